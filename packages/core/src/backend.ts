@@ -1,0 +1,61 @@
+import type { DType, TypedArray } from './dtype.js';
+import type { Shape } from './shape.js';
+
+/**
+ * The backend interface: storage plus the kernels the primitives call. Nothing else in Loom touches
+ * tensor memory. `S` is the backend's storage handle: a host TypedArray for the CPU backends; a
+ * device buffer for a GPU backend. Kernels never see autograd; shapes are already checked by the op.
+ *
+ * Kernels return fresh storage, except the few named "...InPlace"/"...Into" which write into `dst`
+ * (gradient accumulation and the backward of slicing and gathering).
+ */
+export interface Backend<S = any> {
+  readonly name: string;
+
+  // ---- storage ----
+  alloc(dtype: DType, size: number): S; // zero-filled
+  fromArray(dtype: DType, values: ArrayLike<number>): S;
+  /** Host view of the storage; CPU backends return the storage itself (do not mutate it). */
+  read(s: S, dtype: DType): TypedArray;
+  fill(s: S, dtype: DType, value: number): void;
+  cast(s: S, from: DType, to: DType): S;
+  /** dst += src, elementwise over equal sizes (gradient accumulation). */
+  addInPlace(dst: S, src: S, dtype: DType): void;
+
+  // ---- elementwise ----
+  unary(op: UnaryOp, x: S, dtype: DType): S;
+  /** dx for y = op(x), given x, y and dy; fused so backward is one pass. */
+  unaryBackward(op: UnaryOp, x: S, y: S, dy: S, dtype: DType): S;
+  /** Elementwise with NumPy broadcasting of a and b to outShape. */
+  binary(op: BinaryOp, a: S, aShape: Shape, b: S, bShape: Shape, outShape: Shape, dtype: DType): S;
+  /** cond ? a : b, all three broadcast to outShape. */
+  where(cond: S, condShape: Shape, a: S, aShape: Shape, b: S, bShape: Shape, outShape: Shape, dtype: DType): S;
+
+  // ---- reductions: one axis of a shape viewed as [outer, axisLen, inner] ----
+  reduce(op: ReduceOp, x: S, outer: number, axisLen: number, inner: number, dtype: DType): S;
+
+  // ---- products: C[batch] = op(A[batch]) · op(B[batch]); a batch stride of 0 broadcasts ----
+  matmul(
+    a: S, b: S, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number, dtype: DType,
+  ): S;
+
+  // ---- movement ----
+  permute(x: S, shape: Shape, perm: readonly number[], dtype: DType): S;
+  /** Copies the box starting at `starts` with extent outShape out of x. */
+  sliceCopy(x: S, shape: Shape, starts: readonly number[], outShape: Shape, dtype: DType): S;
+  /** dst[box at starts] += src (backward of slice, and concat's forward into a zeroed dst). */
+  sliceAddInto(dst: S, dstShape: Shape, src: S, srcShape: Shape, starts: readonly number[], dtype: DType): void;
+  /** out[i, :] = table[idx[i], :] (embedding lookup); idx is int32 storage of length n. */
+  gatherRows(table: S, cols: number, idx: S, n: number, dtype: DType): S;
+  /** dst[idx[i], :] += src[i, :] (backward of gatherRows; repeated indices accumulate). */
+  scatterAddRowsInto(dst: S, cols: number, idx: S, n: number, src: S, dtype: DType): void;
+
+  // ---- fused, for numerical stability and speed (see ops.ts) ----
+  logSoftmax(x: S, rows: number, cols: number, dtype: DType): S;
+  logSoftmaxBackward(y: S, dy: S, rows: number, cols: number, dtype: DType): S;
+}
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'sigmoid' | 'relu' | 'abs';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
+export type ReduceOp = 'sum' | 'max';

@@ -1,0 +1,312 @@
+import type { Backend, BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
+import { allocArray, arrayType, type DType, type FloatArray, type TypedArray } from '../dtype.js';
+import { gemmReference } from '../kernels/gemm-reference.js';
+import { sizeOf, stridesOf, type Shape } from '../shape.js';
+
+/*
+ * The reference backend: plain TypeScript over host typed arrays. Every faster backend is tested
+ * against it with the same suite. Elementwise loops are generated once per op with `new Function`
+ * so that each op gets its own monomorphic loop (a shared loop calling an op closure runs several
+ * times slower once V8 sees more than a few closures at the call site).
+ */
+
+type Arr = TypedArray;
+
+const unaryExpr: Record<UnaryOp, string> = {
+  neg: '-x',
+  exp: 'Math.exp(x)',
+  log: 'Math.log(x)',
+  sqrt: 'Math.sqrt(x)',
+  tanh: 'Math.tanh(x)',
+  sigmoid: '1 / (1 + Math.exp(-x))',
+  relu: 'x > 0 ? x : 0',
+  abs: 'Math.abs(x)',
+};
+
+// dx in terms of the input x, the output y and the output gradient g.
+const unaryGradExpr: Record<UnaryOp, string> = {
+  neg: '-g',
+  exp: 'g * y',
+  log: 'g / x',
+  sqrt: 'g * 0.5 / y',
+  tanh: 'g * (1 - y * y)',
+  sigmoid: 'g * y * (1 - y)',
+  relu: 'x > 0 ? g : 0',
+  abs: 'x > 0 ? g : (x < 0 ? -g : 0)',
+};
+
+const binaryExpr: Record<BinaryOp, string> = {
+  add: 'x + y',
+  sub: 'x - y',
+  mul: 'x * y',
+  div: 'x / y',
+  pow: 'Math.pow(x, y)',
+  lt: 'x < y ? 1 : 0',
+  le: 'x <= y ? 1 : 0',
+  gt: 'x > y ? 1 : 0',
+  ge: 'x >= y ? 1 : 0',
+  eq: 'x === y ? 1 : 0',
+  ne: 'x !== y ? 1 : 0',
+};
+
+type UnaryLoop = (x: Arr, out: Arr, n: number) => void;
+type UnaryGradLoop = (x: Arr, y: Arr, g: Arr, out: Arr, n: number) => void;
+type BinaryLoops = {
+  same: (a: Arr, b: Arr, out: Arr, n: number) => void;
+  scalarB: (a: Arr, y: number, out: Arr, n: number) => void;
+  scalarA: (x: number, b: Arr, out: Arr, n: number) => void;
+  general: (a: Arr, b: Arr, out: Arr, shape: Shape, aStr: number[], bStr: number[]) => void;
+};
+
+const unaryLoops = mapRecord(unaryExpr, (e) =>
+  new Function('xs', 'out', 'n', `for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${e}; }`) as UnaryLoop);
+
+const unaryGradLoops = mapRecord(unaryGradExpr, (e) =>
+  new Function('xs', 'ys', 'gs', 'out', 'n',
+    `for (let i = 0; i < n; i++) { const x = xs[i], y = ys[i], g = gs[i]; out[i] = ${e}; }`) as UnaryGradLoop);
+
+const binaryLoops = mapRecord(binaryExpr, (e): BinaryLoops => ({
+  same: new Function('a', 'b', 'out', 'n', `for (let i = 0; i < n; i++) { const x = a[i], y = b[i]; out[i] = ${e}; }`) as BinaryLoops['same'],
+  scalarB: new Function('a', 'y', 'out', 'n', `for (let i = 0; i < n; i++) { const x = a[i]; out[i] = ${e}; }`) as BinaryLoops['scalarB'],
+  scalarA: new Function('x', 'b', 'out', 'n', `for (let i = 0; i < n; i++) { const y = b[i]; out[i] = ${e}; }`) as BinaryLoops['scalarA'],
+  // Odometer over all axes but the last; the last axis is the inner loop with its own strides.
+  general: new Function('a', 'b', 'out', 'shape', 'aStr', 'bStr', `
+    const rank = shape.length, last = shape[rank - 1], sa = aStr[rank - 1], sb = bStr[rank - 1];
+    let outer = 1; for (let d = 0; d < rank - 1; d++) outer *= shape[d];
+    const idx = new Array(rank).fill(0);
+    let offA = 0, offB = 0, o = 0;
+    for (let r = 0; r < outer; r++) {
+      for (let j = 0; j < last; j++) { const x = a[offA + j * sa], y = b[offB + j * sb]; out[o++] = ${e}; }
+      for (let d = rank - 2; d >= 0; d--) {
+        idx[d]++; offA += aStr[d]; offB += bStr[d];
+        if (idx[d] < shape[d]) break;
+        offA -= aStr[d] * shape[d]; offB -= bStr[d] * shape[d]; idx[d] = 0;
+      }
+    }`) as BinaryLoops['general'],
+}));
+
+function mapRecord<K extends string, V, W>(rec: Record<K, V>, f: (v: V) => W): Record<K, W> {
+  const out = {} as Record<K, W>;
+  for (const k of Object.keys(rec) as K[]) out[k] = f(rec[k]);
+  return out;
+}
+
+/** Strides of `shape` read as broadcast to `outShape` (0 on broadcast axes). */
+export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const strides = stridesOf(shape);
+  const out = new Array<number>(outShape.length).fill(0);
+  const off = outShape.length - shape.length;
+  for (let i = 0; i < shape.length; i++) out[off + i] = shape[i] === 1 ? 0 : strides[i];
+  return out;
+}
+
+export class ReferenceBackend implements Backend<TypedArray> {
+  readonly name: string = 'reference';
+
+  alloc(dtype: DType, size: number): Arr {
+    return allocArray(dtype, size);
+  }
+  fromArray(dtype: DType, values: ArrayLike<number>): Arr {
+    return arrayType[dtype].from(values);
+  }
+  read(s: Arr): Arr {
+    return s;
+  }
+  fill(s: Arr, _dtype: DType, value: number): void {
+    s.fill(value);
+  }
+  cast(s: Arr, _from: DType, to: DType): Arr {
+    return to === 'int32' ? Int32Array.from(s, (v) => Math.trunc(v)) : arrayType[to].from(s);
+  }
+  addInPlace(dst: Arr, src: Arr): void {
+    const n = dst.length;
+    for (let i = 0; i < n; i++) dst[i] += src[i];
+  }
+
+  unary(op: UnaryOp, x: Arr, dtype: DType): Arr {
+    const out = allocArray(dtype, x.length);
+    unaryLoops[op](x, out, x.length);
+    return out;
+  }
+  unaryBackward(op: UnaryOp, x: Arr, y: Arr, dy: Arr, dtype: DType): Arr {
+    const out = allocArray(dtype, dy.length);
+    unaryGradLoops[op](x, y, dy, out, dy.length);
+    return out;
+  }
+
+  binary(op: BinaryOp, a: Arr, aShape: Shape, b: Arr, bShape: Shape, outShape: Shape, dtype: DType): Arr {
+    const n = sizeOf(outShape);
+    const out = allocArray(dtype, n);
+    const loops = binaryLoops[op];
+    if (n === 0) return out;
+    if (a.length === n && b.length === n) loops.same(a, b, out, n);
+    else if (b.length === 1 && a.length === n) loops.scalarB(a, b[0], out, n);
+    else if (a.length === 1 && b.length === n) loops.scalarA(a[0], b, out, n);
+    else loops.general(a, b, out, outShape, broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape));
+    return out;
+  }
+
+  where(cond: Arr, cShape: Shape, a: Arr, aShape: Shape, b: Arr, bShape: Shape, outShape: Shape, dtype: DType): Arr {
+    const n = sizeOf(outShape);
+    const out = allocArray(dtype, n);
+    const cs = broadcastStrides(cShape, outShape);
+    const as = broadcastStrides(aShape, outShape);
+    const bs = broadcastStrides(bShape, outShape);
+    const rank = outShape.length;
+    const idx = new Array<number>(rank).fill(0);
+    let oc = 0, oa = 0, ob = 0;
+    for (let i = 0; i < n; i++) {
+      out[i] = cond[oc] !== 0 ? a[oa] : b[ob];
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++; oc += cs[d]; oa += as[d]; ob += bs[d];
+        if (idx[d] < outShape[d]) break;
+        oc -= cs[d] * outShape[d]; oa -= as[d] * outShape[d]; ob -= bs[d] * outShape[d];
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  reduce(op: ReduceOp, x: Arr, outer: number, axisLen: number, inner: number, dtype: DType): Arr {
+    const out = allocArray(dtype, outer * inner);
+    if (op === 'sum') {
+      for (let o = 0; o < outer; o++) {
+        const base = o * axisLen * inner, ob = o * inner;
+        if (inner === 1) {
+          let s = 0;
+          for (let r = 0; r < axisLen; r++) s += x[base + r];
+          out[ob] = s;
+        } else {
+          for (let r = 0; r < axisLen; r++) {
+            const rb = base + r * inner;
+            for (let i = 0; i < inner; i++) out[ob + i] += x[rb + i];
+          }
+        }
+      }
+    } else {
+      for (let o = 0; o < outer; o++) {
+        const base = o * axisLen * inner, ob = o * inner;
+        for (let i = 0; i < inner; i++) {
+          let m = -Infinity;
+          for (let r = 0; r < axisLen; r++) {
+            const v = x[base + r * inner + i];
+            if (v > m || Number.isNaN(v)) m = v; // NaN propagates, as in PyTorch
+            if (Number.isNaN(m)) break;
+          }
+          out[ob + i] = m;
+        }
+      }
+    }
+    return out;
+  }
+
+  matmul(a: Arr, b: Arr, batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean, aBatchStride: number, bBatchStride: number, dtype: DType): Arr {
+    const c = allocArray(dtype, batch * m * n) as FloatArray;
+    const lda = transA ? m : k, ldb = transB ? k : n;
+    for (let i = 0; i < batch; i++) {
+      this.gemm(transA, transB, m, n, k, a as FloatArray, i * aBatchStride, lda, b as FloatArray, i * bBatchStride, ldb, c, i * m * n, n);
+    }
+    return c;
+  }
+
+  /** The one GEMM entry point; faster backends override it. */
+  protected gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
+    c: FloatArray, cOff: number, ldc: number): void {
+    gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+  }
+
+  permute(x: Arr, shape: Shape, perm: readonly number[], dtype: DType): Arr {
+    const rank = shape.length;
+    const outShape = perm.map((p) => shape[p]);
+    const inStr = stridesOf(shape);
+    const str = perm.map((p) => inStr[p]); // input stride for each output axis
+    const out = allocArray(dtype, x.length);
+    copyStrided(x, 0, str, out, 0, stridesOf(outShape), outShape, rank, false);
+    return out;
+  }
+
+  sliceCopy(x: Arr, shape: Shape, starts: readonly number[], outShape: Shape, dtype: DType): Arr {
+    const out = allocArray(dtype, sizeOf(outShape));
+    const inStr = stridesOf(shape);
+    let off = 0;
+    for (let d = 0; d < shape.length; d++) off += starts[d] * inStr[d];
+    copyStrided(x, off, inStr, out, 0, stridesOf(outShape), outShape, shape.length, false);
+    return out;
+  }
+
+  sliceAddInto(dst: Arr, dstShape: Shape, src: Arr, srcShape: Shape, starts: readonly number[]): void {
+    const dStr = stridesOf(dstShape);
+    let off = 0;
+    for (let d = 0; d < dstShape.length; d++) off += starts[d] * dStr[d];
+    copyStrided(src, 0, stridesOf(srcShape), dst, off, dStr, srcShape, srcShape.length, true);
+  }
+
+  gatherRows(table: Arr, cols: number, idx: Arr, n: number, dtype: DType): Arr {
+    const out = allocArray(dtype, n * cols);
+    for (let i = 0; i < n; i++) {
+      const r = idx[i] * cols;
+      out.set(table.subarray(r, r + cols), i * cols);
+    }
+    return out;
+  }
+
+  scatterAddRowsInto(dst: Arr, cols: number, idx: Arr, n: number, src: Arr): void {
+    for (let i = 0; i < n; i++) {
+      const r = idx[i] * cols, s = i * cols;
+      for (let j = 0; j < cols; j++) dst[r + j] += src[s + j];
+    }
+  }
+
+  logSoftmax(x: Arr, rows: number, cols: number, dtype: DType): Arr {
+    const out = allocArray(dtype, rows * cols);
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let m = -Infinity;
+      for (let j = 0; j < cols; j++) if (x[o + j] > m) m = x[o + j];
+      if (m === -Infinity) m = 0; // an all -inf row gives -inf/NaN as in PyTorch, without inf - inf here
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += Math.exp(x[o + j] - m);
+      const lse = m + Math.log(s);
+      for (let j = 0; j < cols; j++) out[o + j] = x[o + j] - lse;
+    }
+    return out;
+  }
+
+  logSoftmaxBackward(y: Arr, dy: Arr, rows: number, cols: number, dtype: DType): Arr {
+    const out = allocArray(dtype, rows * cols);
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += dy[o + j];
+      for (let j = 0; j < cols; j++) out[o + j] = dy[o + j] - Math.exp(y[o + j]) * s;
+    }
+    return out;
+  }
+}
+
+/** Copies (or adds) a strided box of `shape`: the innermost axis is the contiguous inner loop. */
+function copyStrided(src: Arr, srcOff: number, srcStr: readonly number[], dst: Arr, dstOff: number,
+  dstStr: readonly number[], shape: Shape, rank: number, add: boolean): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  if (rank === 0) {
+    if (add) dst[dstOff] += src[srcOff]; else dst[dstOff] = src[srcOff];
+    return;
+  }
+  const last = shape[rank - 1], ss = srcStr[rank - 1], ds = dstStr[rank - 1];
+  const outer = n / last;
+  const idx = new Array<number>(rank).fill(0);
+  let so = srcOff, dO = dstOff;
+  for (let r = 0; r < outer; r++) {
+    if (add) for (let j = 0; j < last; j++) dst[dO + j * ds] += src[so + j * ss];
+    else if (ss === 1 && ds === 1) dst.set(src.subarray(so, so + last), dO);
+    else for (let j = 0; j < last; j++) dst[dO + j * ds] = src[so + j * ss];
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]++; so += srcStr[d]; dO += dstStr[d];
+      if (idx[d] < shape[d]) break;
+      so -= srcStr[d] * shape[d]; dO -= dstStr[d] * shape[d]; idx[d] = 0;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { ReferenceBackend } from './reference.js';
+import { backend, registerBackend, setDefaultBackendChooser } from './registry.js';
+import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
+import { gemmReference, type FloatArray } from '../kernels/gemm-reference.js';
+
+/**
+ * The default backend: the reference backend with its matrix products (90%+ of a language model's
+ * time) run by the WebAssembly SIMD GEMM (relaxed SIMD/FMA where the runtime has it). float64 products,
+ * used only by gradient checks, stay on the reference kernel.
+ */
+export class WasmBackend extends ReferenceBackend {
+  override readonly name: string;
+
+  constructor(private readonly kernel: WasmGemm) {
+    super();
+    this.name = kernel.relaxed ? 'wasm-relaxed' : 'wasm';
+  }
+
+  get relaxed(): boolean {
+    return this.kernel.relaxed;
+  }
+
+  protected override gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
+    c: FloatArray, cOff: number, ldc: number): void {
+    if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
+      this.kernel.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+    } else {
+      gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+    }
+  }
+}
+
+function makeWasm(relaxed: boolean | 'auto'): () => WasmBackend {
+  return () => {
+    const kernel = createWasmGemm({ relaxed });
+    if (!kernel) throw new Error('backend: this runtime has no WebAssembly SIMD; use the reference backend');
+    return new WasmBackend(kernel);
+  };
+}
+
+registerBackend('wasm', makeWasm('auto'));
+registerBackend('wasm-simd', makeWasm(false));
+
+// The default: WebAssembly SIMD where available, the reference backend otherwise.
+setDefaultBackendChooser(() => {
+  try {
+    return backend('wasm');
+  } catch {
+    return backend('reference');
+  }
+});

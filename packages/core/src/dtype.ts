@@ -1,0 +1,18 @@
+/** Element types. float32 is the working type; float64 exists for gradient checks; int32 holds indices. */
+export type DType = 'float32' | 'float64' | 'int32';
+export type FloatArray = Float32Array | Float64Array;
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+
+export const arrayType = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+} as const;
+
+export function allocArray(dtype: DType, size: number): TypedArray {
+  return new arrayType[dtype](size);
+}
+
+export function isFloat(dtype: DType): boolean {
+  return dtype !== 'int32';
+}
