@@ -1,0 +1,232 @@
+// The WebAssembly SIMD GEMM: one instance per thread, its own linear memory, operands copied in
+// and C copied out on every call (the caller's arrays are ordinary, possibly shared, Float32Arrays).
+// See docs/kernels.md for the layout, the blocking and the measured figures.
+
+import v8 from 'node:v8';
+import { checkGemmArgs } from '../gemm-reference.js';
+import { SCRATCH_BYTES, buildGemmModule, type GemmModuleExports, type MicroKernelShape } from './kernels.js';
+import { FunctionBuilder, ModuleBuilder, v128 } from './assembler.js';
+import { wasmApi, type WasmModule } from './runtime.js';
+
+export interface WasmGemm {
+  /** true when the FMA (relaxed SIMD) build is in use. */
+  readonly relaxed: boolean;
+  /** C[m×n] (+)= op(A)·op(B), exactly the contract of gemmReference, float32 only. */
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, aOffset: number, lda: number,
+    b: Float32Array, bOffset: number, ldb: number,
+    c: Float32Array, cOffset: number, ldc: number,
+    accumulate: boolean,
+  ): void;
+}
+
+/** Kernel build and blocking parameters. Exposed for tuning and benchmarks; the defaults below are measured. */
+export interface WasmGemmConfig extends MicroKernelShape {
+  /** KC: depth of one packed block (A panel kc·MR and B panel kc·NR floats live in L1 together). */
+  kc: number;
+  /** MC: rows of A packed at once (MC·KC floats, about 120 KiB, stay in L2). */
+  mc: number;
+  /** NC: columns of B packed at once (KC·NC floats, 4 MiB, in L3). */
+  nc: number;
+  /** Products with m ≤ smallM and a non-transposed B read B in place instead of packing it. */
+  smallM: number;
+}
+
+/** Plain SIMD128: 4×8 tile, mul + add (12 of 15 vector registers). */
+export const PLAIN_CONFIG: Readonly<WasmGemmConfig> = { rows: 4, cols: 8, fma: false, kc: 256, mc: 120, nc: 4096, smallM: 32 };
+/** Relaxed SIMD: 3×12 tile, relaxed_madd (13 of 15 vector registers). */
+export const RELAXED_CONFIG: Readonly<WasmGemmConfig> = { rows: 3, cols: 12, fma: true, kc: 256, mc: 120, nc: 4092, smallM: 32 };
+
+// Tiny probe modules: (func (param v128 v128 v128) (result v128) ...).
+function probeModule(relaxed: boolean): Uint8Array {
+  const f = new FunctionBuilder([v128, v128, v128], [v128]);
+  f.get(0).get(1).get(2);
+  if (relaxed) f.f32x4RelaxedMadd();
+  else f.f32x4Mul().f32x4Add();
+  const mod = new ModuleBuilder();
+  mod.addFunction('probe', f);
+  return mod.encode();
+}
+
+let simdSupported: boolean | undefined;
+/** Whether this runtime validates SIMD128 modules. */
+export function wasmSimdSupported(): boolean {
+  simdSupported ??= wasmApi !== null && wasmApi.validate(probeModule(false));
+  return simdSupported;
+}
+
+let relaxedSupported: boolean | undefined;
+/**
+ * Whether relaxed SIMD validates, turning on V8's `--experimental-wasm-relaxed-simd` first if needed.
+ * Node 20 ships relaxed SIMD behind that flag, and NODE_OPTIONS refuses it, but setting it at run
+ * time before compiling works (in this thread and in workers started afterwards). Node ≥ 22 has it on.
+ */
+export function relaxedSimdSupported(): boolean {
+  if (relaxedSupported === undefined) {
+    if (!wasmApi || !wasmSimdSupported()) return (relaxedSupported = false);
+    const probe = probeModule(true);
+    if (!wasmApi.validate(probe)) {
+      try {
+        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      } catch {
+        // Not V8, or the flag is unknown: stay on plain SIMD.
+      }
+    }
+    relaxedSupported = wasmApi.validate(probe);
+  }
+  return relaxedSupported;
+}
+
+// Compiled once per thread and tile shape; each createWasmGemm call gets its own instance (and memory).
+const moduleCache = new Map<string, WasmModule>();
+function compiledModule(shape: MicroKernelShape): WasmModule {
+  if (!wasmApi) throw new Error('WasmGemm: this runtime has no WebAssembly');
+  const key = `${shape.rows}x${shape.cols}${shape.fma ? 'fma' : ''}`;
+  let mod = moduleCache.get(key);
+  if (mod === undefined) {
+    mod = new wasmApi.Module(buildGemmModule(shape));
+    moduleCache.set(key, mod);
+  }
+  return mod;
+}
+
+/**
+ * Compiles and instantiates the kernels (synchronously). Returns null when the runtime lacks SIMD.
+ * options.relaxed: 'auto' (default) uses relaxed SIMD when it validates, enabling V8's flag first;
+ * true requires it (throws when unavailable); false uses plain SIMD128.
+ */
+export function createWasmGemm(options: { relaxed?: boolean | 'auto' } = {}): WasmGemm | null {
+  const relaxed = options.relaxed ?? 'auto';
+  if (relaxed !== 'auto' && typeof relaxed !== 'boolean') {
+    throw new TypeError(`createWasmGemm: options.relaxed must be true, false or 'auto', got ${String(relaxed)}`);
+  }
+  if (!wasmSimdSupported()) return null;
+  if (relaxed === false) return createWasmGemmWithConfig(PLAIN_CONFIG);
+  if (relaxedSimdSupported()) return createWasmGemmWithConfig(RELAXED_CONFIG);
+  if (relaxed === true) throw new Error('createWasmGemm: options.relaxed is true but this runtime does not validate relaxed SIMD (f32x4.relaxed_madd)');
+  return createWasmGemmWithConfig(PLAIN_CONFIG);
+}
+
+/** Builds a kernel for explicit parameters (tuning, benchmarks). Throws if the runtime cannot compile it. */
+export function createWasmGemmWithConfig(config: WasmGemmConfig): WasmGemm {
+  for (const key of ['rows', 'cols', 'kc', 'mc', 'nc'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] <= 0) throw new RangeError(`createWasmGemmWithConfig: config.${key} must be a positive integer, got ${config[key]}`);
+  }
+  if (config.fma && !relaxedSimdSupported()) throw new Error('createWasmGemmWithConfig: config.fma needs relaxed SIMD, which this runtime does not validate');
+  const module = compiledModule(config); // throws when there is no WebAssembly
+  const instance = new wasmApi!.Instance(module, {});
+  return new WasmGemmKernel(config, instance.exports as unknown as GemmModuleExports);
+}
+
+const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
+/** Regions start on 64-byte (cache line) boundaries; addresses are in bytes. */
+const align64 = (bytes: number): number => roundUp(bytes, 64);
+const MAX_BYTES = 2 ** 31 - 65536; // the kernels compare addresses as signed i32
+
+/**
+ * How an operand (rows × cols, leading dimension ld) is copied into wasm memory: one contiguous copy
+ * keeping ld when the gaps between rows are small, otherwise row by row, compacted to ld = cols.
+ */
+function copyPlan(rows: number, cols: number, ld: number): { ld: number; floats: number } {
+  const span = (rows - 1) * ld + cols;
+  const keep = ld === cols || span <= 2 * rows * cols;
+  return keep ? { ld, floats: span } : { ld: cols, floats: rows * cols };
+}
+
+class WasmGemmKernel implements WasmGemm {
+  readonly relaxed: boolean;
+  private heap: Float32Array;
+
+  constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports) {
+    this.relaxed = config.fma;
+    this.heap = new Float32Array(wasm.memory.buffer);
+  }
+
+  /** Grows memory to at least `bytes` and refreshes the view (growth detaches the old ArrayBuffer). */
+  private reserve(bytes: number): Float32Array {
+    if (bytes > MAX_BYTES) throw new RangeError(`WasmGemm.gemm: the operands need ${bytes} bytes of wasm memory, more than the 2 GiB the kernels address`);
+    const memory = this.wasm.memory;
+    const have = memory.buffer.byteLength;
+    if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
+    if (this.heap.buffer !== memory.buffer) this.heap = new Float32Array(memory.buffer);
+    return this.heap;
+  }
+
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, aOffset: number, lda: number,
+    b: Float32Array, bOffset: number, ldb: number,
+    c: Float32Array, cOffset: number, ldc: number,
+    accumulate: boolean,
+  ): void {
+    checkGemmArgs('WasmGemm.gemm', transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+    if (m === 0 || n === 0) return;
+    if (k === 0) {
+      if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
+      return;
+    }
+    const { rows: MR, cols: NR, kc: KC, mc: MC, nc: NC } = this.config;
+    const inPlaceB = !transB && m <= this.config.smallM;
+
+    // Memory layout (bytes): [scratch][packed A block][packed B block][A copy][B copy + pad][C copy].
+    const kcMax = Math.min(KC, k);
+    const aRows = transA ? k : m, aCols = transA ? m : k;
+    const bRows = transB ? n : k, bCols = transB ? k : n;
+    const aPlan = copyPlan(aRows, aCols, lda);
+    const bPlan = copyPlan(bRows, bCols, ldb);
+    const packA = SCRATCH_BYTES;
+    const packB = align64(packA + roundUp(Math.min(MC, m), MR) * kcMax * 4);
+    const aCopy = align64(packB + (inPlaceB ? 0 : roundUp(Math.min(NC, n), NR) * kcMax * 4));
+    const bCopy = align64(aCopy + aPlan.floats * 4);
+    // In place, the last B panel reads up to NR-1 floats past the end of a row (lanes that are discarded).
+    const cCopy = align64(bCopy + (bPlan.floats + NR) * 4);
+    const heap = this.reserve(cCopy + m * n * 4);
+
+    copyIn(heap, aCopy >> 2, a, aOffset, lda, aRows, aCols, aPlan.ld);
+    copyIn(heap, bCopy >> 2, b, bOffset, ldb, bRows, bCols, bPlan.ld);
+    if (accumulate) copyIn(heap, cCopy >> 2, c, cOffset, ldc, m, n, n);
+
+    // Element (i, p) of op(A) is at aCopy + (i·sai + p·sap)·4; element (p, j) of op(B) at bCopy + (p·sbp + j·sbj)·4.
+    const sai = transA ? 1 : aPlan.ld, sap = transA ? aPlan.ld : 1;
+    const sbp = transB ? 1 : bPlan.ld, sbj = transB ? bPlan.ld : 1;
+    const w = this.wasm;
+    for (let jc = 0; jc < n; jc += NC) {
+      const nc = Math.min(NC, n - jc);
+      for (let pc = 0; pc < k; pc += KC) {
+        const kc = Math.min(KC, k - pc);
+        const beta = accumulate || pc > 0 ? 1 : 0;
+        let pb: number, bks: number, bps: number;
+        if (inPlaceB) {
+          pb = bCopy + (pc * sbp + jc) * 4;
+          bks = sbp * 4;
+          bps = NR * 4;
+        } else {
+          w.packB(bCopy + (pc * sbp + jc * sbj) * 4, sbj * 4, sbp * 4, nc, kc, packB);
+          pb = packB;
+          bks = NR * 4;
+          bps = kc * NR * 4;
+        }
+        for (let ic = 0; ic < m; ic += MC) {
+          const mc = Math.min(MC, m - ic);
+          w.packA(aCopy + (ic * sai + pc * sap) * 4, sai * 4, sap * 4, mc, kc, packA);
+          w.macro(mc, nc, kc, packA, pb, bks, bps, cCopy + (ic * n + jc) * 4, n * 4, beta);
+        }
+      }
+    }
+
+    // C back out, row by row when the caller's rows are not contiguous (never touch the gaps).
+    const cBase = cCopy >> 2;
+    if (ldc === n) c.set(heap.subarray(cBase, cBase + m * n), cOffset);
+    else for (let i = 0; i < m; i++) c.set(heap.subarray(cBase + i * n, cBase + (i + 1) * n), cOffset + i * ldc);
+  }
+}
+
+/** Copies a rows×cols view (leading dimension ld) into heap at float index `at` with leading dimension ldMem. */
+function copyIn(heap: Float32Array, at: number, x: Float32Array, offset: number, ld: number, rows: number, cols: number, ldMem: number): void {
+  if (ldMem === ld) {
+    heap.set(x.subarray(offset, offset + (rows - 1) * ld + cols), at);
+  } else {
+    for (let r = 0; r < rows; r++) heap.set(x.subarray(offset + r * ld, offset + r * ld + cols), at + r * ldMem);
+  }
+}
