@@ -21,3 +21,4 @@ export type { LayerOptions } from './nn/layers.js';
 export * as init from './nn/init.js';
 export { gemmReference } from './kernels/gemm-reference.js';
 export { createWasmGemm, wasmSimdSupported } from './kernels/wasm/index.js';
+export * from './flat.js';
