@@ -46,6 +46,7 @@ const SIMD = {
   load: 0x00,
   load32Splat: 0x09,
   store: 0x0b,
+  shuffle: 0x0d,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
   f32x4RelaxedMadd: 0x105, // relaxed-simd: a·b + c with one or two roundings (FMA on x86 with FMA3)
@@ -114,6 +115,7 @@ export class FunctionBuilder {
   i32GtS(): this { return this.op(0x4a); }
   i32GeS(): this { return this.op(0x4e); }
   i32And(): this { return this.op(0x71); }
+  i32ShrU(): this { return this.op(0x76); }
   select(): this { return this.op(0x1b); }
 
   /** local += delta (delta a constant). */
@@ -131,6 +133,15 @@ export class FunctionBuilder {
   v128Load32Splat(offset = 0): this { return this.simd(SIMD.load32Splat).memarg(2, offset); }
   f32x4Add(): this { return this.simd(SIMD.f32x4Add); }
   f32x4Mul(): this { return this.simd(SIMD.f32x4Mul); }
+  /**
+   * i8x16.shuffle expressed in f32 lanes: lane L of the result is lane lanes[L] of the
+   * concatenation (a, b) of the two operands (0–3 from a, 4–7 from b).
+   */
+  f32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    this.simd(SIMD.shuffle);
+    for (const l of lanes) for (let byte = 0; byte < 4; byte++) this.code.push(4 * l + byte);
+    return this;
+  }
   /** Stack: a, b, c → a·b + c. */
   f32x4RelaxedMadd(): this { return this.simd(SIMD.f32x4RelaxedMadd); }
 

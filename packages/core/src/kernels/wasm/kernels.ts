@@ -135,13 +135,14 @@ export function emitMacroKernel(MR: number, NR: number, microIndex: number): Fun
  * src + x·xs + kk·ks bytes; it goes to dst + ((x/P)·kc·P + kk·P + x%P)·4, and the lanes past
  * `count` in the last panel are zero. One function packs A (x = row i, P = MR) and B (x = column j,
  * P = NR) for both transposes: only the strides differ. kc ≥ 1.
- *   fast path — x contiguous (xs = 4) and a full panel: P floats copied per kk (f32x4 when P%4 = 0);
- *   otherwise — one x at a time down kk (contiguous reads when ks = 4, e.g. Bᵀ and plain A).
+ *   x contiguous (xs = 4, e.g. plain B, Aᵀ), full panel: P floats copied per kk (f32x4 when P%4 = 0);
+ *   kk contiguous (ks = 4, e.g. Bᵀ, plain A), full panel, P%4 = 0: 4×4 blocks transposed in registers;
+ *   otherwise (edge panels, A panels of 3 rows): one x at a time down kk.
  */
 export function emitPack(P: number): FunctionBuilder {
   const f = new FunctionBuilder(I32S(6), []);
   const [src, xs, ks, count, kc, dst] = [0, 1, 2, 3, 4, 5];
-  const x0 = f.local(i32), valid = f.local(i32), s = f.local(i32), kk = f.local(i32), xx = f.local(i32), d = f.local(i32);
+  const x0 = f.local(i32), valid = f.local(i32), s = f.local(i32), kk = f.local(i32);
   f.forLt(x0, 0, count, P, () => {
     f.get(count).get(x0).i32Sub().set(valid);
     f.i32Const(P).get(valid).get(valid).i32Const(P).i32GeS().select().set(valid);
@@ -156,21 +157,82 @@ export function emitPack(P: number): FunctionBuilder {
         });
       },
       () => {
-        f.forLt(xx, 0, { value: P }, 1, () => {
-          f.get(dst).get(xx).i32Const(2).i32Shl().i32Add().set(d);
-          f.get(kc).set(kk);
-          f.get(xx).get(valid).i32LtS().if(
-            () => f.doCountDown(kk, () => { f.get(d).get(s).f32Load(0).f32Store(0).incBy(s, ks).inc(d, P * 4); }),
-            () => f.doCountDown(kk, () => { f.get(d).f32Const(0).f32Store(0).inc(d, P * 4); }),
+        if (P % 4 === 0) {
+          f.get(ks).i32Const(4).i32Eq().get(valid).i32Const(P).i32Eq().i32And().if(
+            () => emitTransposingPanel(f, P, { s, xs, kc, dst }),
+            () => emitScalarPanel(f, P, { src, xs, ks, kc, dst, x0, valid, s }),
           );
-          // s walked down kk of column xx; move it to the start of column xx+1.
-          f.get(src).get(x0).get(xx).i32Const(1).i32Add().i32Add().get(xs).i32Mul().i32Add().set(s);
-        });
-        f.get(kc).i32Const(P * 4).i32Mul().get(dst).i32Add().set(dst);
+        } else {
+          emitScalarPanel(f, P, { src, xs, ks, kc, dst, x0, valid, s });
+        }
       },
     );
   });
   return f;
+}
+
+/**
+ * One full panel whose source runs along kk (ks = 4) and strides along x — Bᵀ, or a plain A when
+ * P = 4: a transpose. Blocks of 4 x × 4 kk are loaded as four f32x4 rows, transposed with eight
+ * shuffles (which V8 lowers to unpck/movlhps-style instructions) and stored as four panel rows.
+ * About 3x faster than moving one float at a time, which matters where packing is not amortised:
+ * A·Bᵀ with a small m (the recurrent product's backward), where B is packed for only m rows of work.
+ */
+function emitTransposingPanel(f: FunctionBuilder, P: number, r: { s: number; xs: number; kc: number; dst: number }): void {
+  const rows = [f.local(i32), f.local(i32), f.local(i32), f.local(i32)];
+  const v = [f.local(v128), f.local(v128), f.local(v128), f.local(v128)];
+  const t = [f.local(v128), f.local(v128), f.local(v128), f.local(v128)];
+  const d = f.local(i32), blocks = f.local(i32), rem = f.local(i32);
+  const rowBytes = P * 4;
+  for (let g = 0; g < P / 4; g++) {
+    // rows[q] = s + (4g + q)·xs: the source of panel lane 4g + q.
+    f.get(r.s).get(r.xs).i32Const(4 * g).i32Mul().i32Add().set(rows[0]);
+    for (let q = 1; q < 4; q++) f.get(rows[q - 1]).get(r.xs).i32Add().set(rows[q]);
+    f.get(r.dst).i32Const(16 * g).i32Add().set(d);
+    f.get(r.kc).i32Const(2).i32ShrU().tee(blocks).if(() => {
+      f.doCountDown(blocks, () => {
+        for (let q = 0; q < 4; q++) f.get(rows[q]).v128Load(0).set(v[q]);
+        f.get(v[0]).get(v[1]).f32x4Shuffle([0, 4, 1, 5]).set(t[0]); // a0 b0 a1 b1
+        f.get(v[0]).get(v[1]).f32x4Shuffle([2, 6, 3, 7]).set(t[1]); // a2 b2 a3 b3
+        f.get(v[2]).get(v[3]).f32x4Shuffle([0, 4, 1, 5]).set(t[2]); // c0 d0 c1 d1
+        f.get(v[2]).get(v[3]).f32x4Shuffle([2, 6, 3, 7]).set(t[3]); // c2 d2 c3 d3
+        f.get(d).get(t[0]).get(t[2]).f32x4Shuffle([0, 1, 4, 5]).v128Store(0); // a0 b0 c0 d0
+        f.get(d).get(t[0]).get(t[2]).f32x4Shuffle([2, 3, 6, 7]).v128Store(rowBytes);
+        f.get(d).get(t[1]).get(t[3]).f32x4Shuffle([0, 1, 4, 5]).v128Store(2 * rowBytes);
+        f.get(d).get(t[1]).get(t[3]).f32x4Shuffle([2, 3, 6, 7]).v128Store(3 * rowBytes);
+        for (let q = 0; q < 4; q++) f.inc(rows[q], 16);
+        f.inc(d, 4 * rowBytes);
+      });
+    });
+    // The kc mod 4 trailing kk, one float at a time.
+    f.get(r.kc).i32Const(3).i32And().tee(rem).if(() => {
+      f.doCountDown(rem, () => {
+        for (let q = 0; q < 4; q++) f.get(d).get(rows[q]).f32Load(0).f32Store(4 * q).inc(rows[q], 4);
+        f.inc(d, rowBytes);
+      });
+    });
+  }
+  f.get(r.kc).i32Const(rowBytes).i32Mul().get(r.dst).i32Add().set(r.dst);
+}
+
+/** Any panel, one x (panel lane) at a time down kk; lanes past `valid` are zero. */
+function emitScalarPanel(
+  f: FunctionBuilder, P: number,
+  r: { src: number; xs: number; ks: number; kc: number; dst: number; x0: number; valid: number; s: number },
+): void {
+  const { src, xs, ks, kc, dst, x0, valid, s } = r;
+  const xx = f.local(i32), d = f.local(i32), kk = f.local(i32);
+  f.forLt(xx, 0, { value: P }, 1, () => {
+    f.get(dst).get(xx).i32Const(2).i32Shl().i32Add().set(d);
+    f.get(kc).set(kk);
+    f.get(xx).get(valid).i32LtS().if(
+      () => f.doCountDown(kk, () => { f.get(d).get(s).f32Load(0).f32Store(0).incBy(s, ks).inc(d, P * 4); }),
+      () => f.doCountDown(kk, () => { f.get(d).f32Const(0).f32Store(0).inc(d, P * 4); }),
+    );
+    // s walked down kk of column xx; move it to the start of column xx+1.
+    f.get(src).get(x0).get(xx).i32Const(1).i32Add().i32Add().get(xs).i32Mul().i32Add().set(s);
+  });
+  f.get(kc).i32Const(P * 4).i32Mul().get(dst).i32Add().set(dst);
 }
 
 export interface GemmModuleExports {
