@@ -141,9 +141,18 @@ export function phrases(tree: Tree): { words: string[]; label: number }[] {
 
 /** Writes a tree back in the bracketed format; `parseTree(treeToString(t))` equals `t`. */
 export function treeToString(tree: Tree): string {
-  const parts = new Map<Tree, string>();
-  forEachNode(tree, (n) => {
-    parts.set(n, n.word !== undefined ? `(${n.label} ${n.word})` : `(${n.label} ${n.children.map((c) => parts.get(c)).join(' ')})`);
-  });
-  return parts.get(tree)!;
+  // Iterative, and one join at the end: joining nested strings per node would be quadratic in depth.
+  const out: string[] = [];
+  const stack: (Tree | string)[] = [tree];
+  while (stack.length > 0) {
+    const x = stack.pop()!;
+    if (typeof x === 'string') out.push(x);
+    else if (x.word !== undefined) out.push(`(${x.label} ${x.word})`);
+    else {
+      out.push(`(${x.label}`);
+      stack.push(')');
+      for (let i = x.children.length - 1; i >= 0; i--) stack.push(x.children[i], ' ');
+    }
+  }
+  return out.join('');
 }
