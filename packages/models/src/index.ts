@@ -1,1 +1,5 @@
-export {};
+/**
+ * @loom/models: models on @loom/core.
+ */
+// Recurrent cells and layers (docs/recurrent.md).
+export * from './recurrent/index.js';
