@@ -2,7 +2,8 @@ import { DataError } from './errors.js';
 import type { ProgressCallback } from './progress.js';
 import { forEachTextChunk } from './text.js';
 import { TokenFileWriter } from './token-file.js';
-import { TokenBuffer, type Tokenizer } from './tokenizers.js';
+import { TokenBuffer, WordTokenizer, type Tokenizer } from './tokenizers.js';
+import { ByteTable, countWordBytes, encodeWordBytes } from './word-bytes.js';
 import { EOS, TokenCounts, UNK, Vocabulary, type VocabularyOptions } from './vocabulary.js';
 
 export interface CountOptions {
@@ -47,10 +48,21 @@ export function countTokens(files: string | readonly string[], options: CountOpt
   if (level !== 'word') throw new DataError(`countTokens: options.level must be 'word' or 'char', got '${String(level)}'`);
   const lowercase = options.lowercase ?? false;
   const eos = options.eos ?? true;
+  const { table, lines } = countWordBytes(list, { lowercase, onProgress: options.onProgress, phase: 'count', chunkBytes: options.chunkBytes });
+  for (let k = 0; k < table.size; k++) counts.add(table.key(k), table.values[k]);
+  if (eos && lines > 0) counts.add(EOS, lines);
+  return counts;
+}
+
+/** The string path of countTokens at word level: kept as the reference the byte path is tested against. */
+export function countWordsReference(files: readonly string[], options: CountOptions = {}): TokenCounts {
+  const counts = new TokenCounts();
+  const lowercase = options.lowercase ?? false;
+  const eos = options.eos ?? true;
   let eosCount = 0;
   let openLine = false;
   forEachTextChunk(
-    list,
+    files,
     (text) => {
       const n = text.length;
       let start = -1;
@@ -80,7 +92,7 @@ export function countTokens(files: string | readonly string[], options: CountOpt
       if (openLine) eosCount++;
       openLine = false;
     },
-    { onProgress: options.onProgress, phase: 'count', chunkBytes: options.chunkBytes },
+    { chunkBytes: options.chunkBytes },
   );
   if (eos && eosCount > 0) counts.add(EOS, eosCount);
   return counts;
@@ -108,6 +120,11 @@ export function buildVocabulary(files: string | readonly string[], options: Coun
 export interface EncodeCorpusOptions {
   onProgress?: ProgressCallback;
   chunkBytes?: number;
+  /**
+   * Encode words through WordTokenizer's string encoder instead of the byte-level fast path (the
+   * reference the fast path is tested against). Default false.
+   */
+  stringPath?: boolean;
 }
 
 export interface EncodeCorpusResult {
@@ -131,12 +148,20 @@ export function encodeCorpus(
   const writer = new TokenFileWriter(outPath, tokenizer.vocabSize, tokenizer.hash);
   try {
     const out = new TokenBuffer(1 << 18, (ids) => writer.write(ids));
-    const enc = tokenizer.streamEncoder(out);
-    forEachTextChunk(list, (text) => enc.write(text), () => enc.endFile(), {
-      onProgress: options.onProgress,
-      phase: 'encode',
-      chunkBytes: options.chunkBytes,
-    });
+    const pass = { onProgress: options.onProgress, phase: 'encode' as const, chunkBytes: options.chunkBytes };
+    if (tokenizer instanceof WordTokenizer && !options.stringPath) {
+      const v = tokenizer.vocabulary;
+      const table = new ByteTable();
+      const enc = new TextEncoder();
+      v.tokens.forEach((t, id) => {
+        const b = enc.encode(t);
+        table.insert(b, 0, b.length, ByteTable.hash(b, 0, b.length), id);
+      });
+      encodeWordBytes(list, table, out, { eos: tokenizer.eos ? v.eosId : -1, unk: v.unkId }, { ...pass, lowercase: tokenizer.lowercase });
+    } else {
+      const enc = tokenizer.streamEncoder(out);
+      forEachTextChunk(list, (text) => enc.write(text), () => enc.endFile(), pass);
+    }
     out.flush();
     if (writer.count === 0) throw new DataError(`encodeCorpus: empty corpus: no tokens in ${describeFiles(files)}`);
   } catch (e) {

@@ -14,7 +14,7 @@ export {
 } from './tokenizers.js';
 export { BPE_HEADER, BPE_MAX_VOCAB, BpeTokenizer, forEachPiece, type BpeTrainOptions } from './bpe.js';
 export {
-  buildVocabulary, countTokens, encodeCorpus,
+  buildVocabulary, countTokens, countWordsReference, encodeCorpus,
   type CountOptions, type EncodeCorpusOptions, type EncodeCorpusResult,
 } from './corpus.js';
 export {

@@ -1,12 +1,21 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  BpeTokenizer, buildVocabulary, CharTokenizer, countTokens, DataError, encodeCorpus, EOS, forEachTextChunk, Rng,
+  BpeTokenizer, buildVocabulary, CharTokenizer, countTokens, countWordsReference, DataError, encodeCorpus, EOS, forEachTextChunk, Rng,
   TokenCounts, TokenFile, UNK, Vocabulary, WordTokenizer,
 } from '@loom/data';
 import { tempDir, writeFile } from './helpers.js';
 
 const dir = tempDir();
+
+function readTokens(file: string): Int32Array {
+  const tf = TokenFile.open(file);
+  try {
+    return tf.readAll();
+  } finally {
+    tf.close();
+  }
+}
 
 // Two lines in WikiText's exact layout: a leading space, tokens, " \n"; an empty line is " \n".
 const WIKI = ' = Robert <unk> = \n \n Robert <unk> is an English film , television and theatre actor . \n';
@@ -194,6 +203,27 @@ describe('streaming', () => {
       const tf = TokenFile.open(out, { vocabulary: tok });
       expect(tf.readAll()).toEqual(tok.encode(text));
       tf.close();
+    }
+  });
+
+  it('the byte-level word path gives exactly the string path\'s counts and ids', () => {
+    const tricky = '\ufeffThe ÉCOLE\u00a0école\u3000x\u2028y\u0085z \u2009Σίσυφος ΣΊΣΥΦΟΣ\r\n\u001fA\u000bb\n\n  \t\nİstanbul 🙂x a\u200bb end';
+    const f = writeFile(dir, 'tricky.txt', tricky);
+    for (const lowercase of [false, true]) {
+      const ref = countWordsReference([f], { lowercase });
+      const sorted = (c: TokenCounts) => [...c.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+      for (const chunkBytes of [1, 2, 5, 1 << 20]) {
+        expect(sorted(countTokens(f, { lowercase, chunkBytes }))).toEqual(sorted(ref));
+      }
+      const tok = new WordTokenizer(Vocabulary.fromCounts(ref, { maxSize: 8 }), { lowercase });
+      const fast = writeFile(dir, 'fast.tok', '');
+      const slow = writeFile(dir, 'slow.tok', '');
+      for (const chunkBytes of [1, 3, 1 << 20]) {
+        encodeCorpus(f, fast, tok, { chunkBytes });
+        encodeCorpus(f, slow, tok, { chunkBytes, stringPath: true });
+        expect(readTokens(fast)).toEqual(readTokens(slow));
+      }
+      expect(readTokens(fast)).toEqual(tok.encode(tricky.slice(1)));
     }
   });
 
