@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  BpeTokenizer, buildVocabulary, CharTokenizer, countTokens, countWordsReference, DataError, encodeCorpus, EOS, forEachTextChunk, Rng,
+  BpeTokenizer, buildVocabulary, CharTokenizer, countTokens, countWordsReference, DataError, encodeCorpus, EOS, forEachTextChunk, progressPrinter, Rng,
   TokenCounts, TokenFile, UNK, Vocabulary, WordTokenizer,
 } from '@loom/data';
 import { tempDir, writeFile } from './helpers.js';
@@ -240,5 +240,20 @@ describe('streaming', () => {
     countTokens(f, { chunkBytes: 1000, onProgress: (e) => events.push(e.bytesDone) });
     expect(events.length).toBeGreaterThan(5);
     expect(events[events.length - 1]).toBe(6000);
+  });
+});
+
+describe('progressPrinter', () => {
+  it('rewrites one stderr-style line, rate-limited, and ends it when the phase completes', () => {
+    let written = '';
+    const stream = { write: (s: string) => ((written += s), true) } as unknown as NodeJS.WritableStream;
+    const p = progressPrinter('wt2', { intervalMs: 60_000, stream });
+    p({ phase: 'count', file: 'a', bytesDone: 1e6, bytesTotal: 4e6 });
+    p({ phase: 'count', file: 'a', bytesDone: 2e6, bytesTotal: 4e6 }); // within the interval: skipped
+    p({ phase: 'count', file: 'a', bytesDone: 4e6, bytesTotal: 4e6 });
+    const lines = written.split('\r').filter(Boolean);
+    expect(lines.length).toBe(2);
+    expect(lines[0]).toMatch(/^wt2 count: 1\.0 \/ 4\.0 MB \(25\.0%/);
+    expect(lines[1]).toMatch(/100\.0%.*\n$/);
   });
 });
