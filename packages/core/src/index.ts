@@ -22,3 +22,4 @@ export * as init from './nn/init.js';
 export { gemmReference } from './kernels/gemm-reference.js';
 export { createWasmGemm, wasmSimdSupported } from './kernels/wasm/index.js';
 export * from './flat.js';
+export * from './checkpoint.js';
