@@ -136,7 +136,9 @@ export class Tensor {
           const prev = grads.get(input);
           grads.set(input, prev ? ops.add(prev, ig) : ig);
         }
-        t.node = null; // release the graph (and the values its rules saved), as PyTorch does
+        // Release the graph (and the values its rules saved), as PyTorch does. The tensor keeps a marker
+        // rather than no node, so that it is not mistaken for a leaf by a later backward through it.
+        t.node = releasedNode(node.op);
       }
     });
   }
@@ -199,6 +201,18 @@ function topologicalOrder(root: Tensor): Tensor[] {
     }
   }
   return order;
+}
+
+/** What a non-leaf holds after backward() has freed its rule: backpropagating through it again is an error. */
+function releasedNode(op: string): GradNode {
+  return {
+    op,
+    inputs: [],
+    backward: () => {
+      throw new LoomError(`backward: the graph through '${op}' was already released by an earlier backward(); `
+        + 'recompute the forward pass, or detach() tensors carried over from the previous step');
+    },
+  };
 }
 
 function accumulateLeafGrad(t: Tensor, g: Tensor): void {
@@ -326,7 +340,22 @@ function formatTensor(t: Tensor): string {
   const data = t.data;
   const isInt = t.dtype === 'int32';
   const summarise = t.size > 1000;
-  const fmt = (v: number): string => (isInt ? String(v) : Number.isFinite(v) ? v.toFixed(4) : String(v));
+  // Scientific notation when fixed point would hide values (PyTorch's rule), so that tiny gradients do not
+  // print as 0.0000; whole numbers stay fixed unless huge.
+  let sci = false;
+  if (!isInt) {
+    let lo = Infinity, hi = 0, whole = true;
+    for (let i = 0; i < data.length; i++) {
+      const a = Math.abs(data[i]);
+      if (a !== 0 && a !== Infinity && !Number.isNaN(a)) {
+        if (a < lo) lo = a;
+        if (a > hi) hi = a;
+        if (whole && !Number.isInteger(a)) whole = false;
+      }
+    }
+    sci = hi > 0 && (hi >= 1e8 || (!whole && (hi / lo > 1000 || lo < 1e-4)));
+  }
+  const fmt = (v: number): string => (isInt || !Number.isFinite(v) ? String(v) : sci ? v.toExponential(4) : v.toFixed(4));
   const build = (axis: number, offset: number, indent: string): string => {
     if (axis === t.rank) return fmt(data[offset]);
     const n = t.shape[axis];
