@@ -11,8 +11,9 @@ import { normAxis } from './shape.js';
 
 /** y = x·Wᵀ + b, with W of shape [out, in] as in PyTorch. x is [..., in]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.rank !== 2) throw new ShapeError(`linear: 'weight' must be 2-D [out, in], got ${fmtShape(weight.shape)}`);
   if (x.shape[x.rank - 1] !== weight.shape[1]) {
-    throw new ShapeError(`linear: input ${fmtShape(x.shape)} has ${x.shape[x.rank - 1]} features, weight ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
+    throw new ShapeError(`linear: 'x' ${fmtShape(x.shape)} has ${x.shape[x.rank - 1]} features, 'weight' ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
   }
   const y = matmul(x, weight, false, true);
   return bias ? add(y, bias) : y;
@@ -109,15 +110,19 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       keep[i] = 0;
       continue;
     }
-    if (!(ti >= 0 && ti < C)) throw new ShapeError(`crossEntropy: target ${ti} at position ${i} is out of range for ${C} classes`);
+    if (!(ti >= 0 && ti < C)) {
+      throw new ShapeError(`crossEntropy: 'targets' ${fmtShape(targets.shape)} holds ${ti} at position ${i}, out of range for 'logits' ${fmtShape(logits.shape)} (${C} classes)`);
+    }
     flatIdx[i] = i * C + ti;
     keep[i] = 1;
     counted++;
   }
   const logp = reshape(logSoftmax(logits, -1), [N * C, 1]);
-  let picked = reshape(gatherRows(logp, tensor(flatIdx, { backend: logits.backend })), [N]);
-  if (counted < N) picked = mul(picked, tensor(keep, [N], { dtype: logits.dtype, backend: logits.backend }));
-  const losses = neg(picked);
+  const picked = reshape(gatherRows(logp, tensor(flatIdx, { backend: logits.backend })), [N]);
+  let losses = neg(picked);
+  // Select rather than multiply by the mask: an ignored row's picked value may be -Infinity (masked logits),
+  // and Infinity · 0 would make the whole loss NaN.
+  if (counted < N) losses = where(tensor(keep, [N], { dtype: logits.dtype, backend: logits.backend }), losses, 0);
   if (reduction === 'none') return reshape(losses, targets.shape);
   const total = sum(losses);
   // A mean over no counted targets is NaN, as in PyTorch.

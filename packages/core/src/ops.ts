@@ -134,7 +134,7 @@ export function where(cond: Tensor, ax: Tensor | number, bx: Tensor | number): T
   const b = lift(bx, a);
   checkPair('where', a, b);
   if (cond.backend !== a.backend) throw new LoomError(`where: 'cond' lives on backend ${cond.backend.name}, the values on ${a.backend.name}`);
-  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape), b.shape);
+  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape, ["'cond'", "'a'"]), b.shape, ["'cond' and 'a' together", "'b'"]);
   const storage = a.backend.where(cond.storage, cond.shape, a.storage, a.shape, b.storage, b.shape, shape, a.dtype);
   return record('where', storage, shape, a, [a, b], (g) => {
     const zero = lift(0, g);
@@ -147,7 +147,7 @@ export function where(cond: Tensor, ax: Tensor | number, bx: Tensor | number): T
 
 /** Broadcasts x to `shape` (materialised). */
 export function expand(x: Tensor, shape: Shape): Tensor {
-  const target = broadcastShapes('expand', x.shape, shape);
+  const target = broadcastShapes('expand', x.shape, shape, ["'x'", "'shape'"]);
   if (!sameShape(target, shape)) throw new ShapeError(`expand: cannot expand ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
   if (sameShape(x.shape, shape)) return x;
   const zero = lift(0, x);
@@ -211,7 +211,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     throw new ShapeError(`matmul: inner dimensions differ: 'a' ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''} has ${k}, 'b' ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''} has ${kb}`);
   }
   const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
-  const batchShape = broadcastShapes('matmul', aBatch, bBatch);
+  const batchShape = broadcastShapes('matmul', aBatch, bBatch, ["'a' batch axes", "'b' batch axes"], ` ('a' ${fmtShape(a.shape)}, 'b' ${fmtShape(b.shape)})`);
   const batch = sizeOf(batchShape);
   const outShape = [...batchShape, m, n];
   let storage: unknown;
@@ -272,13 +272,13 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 /** The box [starts, ends) along every axis (negative indices count from the end). */
 export function slice(x: Tensor, starts: readonly number[], ends: readonly number[]): Tensor {
   if (starts.length !== x.rank || ends.length !== x.rank) {
-    throw new ShapeError(`slice: starts [${starts.join(', ')}] and ends [${ends.join(', ')}] must have one entry per axis of ${fmtShape(x.shape)}`);
+    throw new ShapeError(`slice: 'starts' [${starts.join(', ')}] and 'ends' [${ends.join(', ')}] must have one entry per axis of 'x' ${fmtShape(x.shape)}`);
   }
   const s = starts.map((v, i) => (v < 0 ? v + x.shape[i] : v));
   const e = ends.map((v, i) => (v < 0 ? v + x.shape[i] : Math.min(v, x.shape[i])));
   for (let i = 0; i < x.rank; i++) {
     if (!(Number.isInteger(s[i]) && Number.isInteger(e[i]) && 0 <= s[i] && s[i] <= e[i] && e[i] <= x.shape[i])) {
-      throw new ShapeError(`slice: axis ${i}: range [${starts[i]}, ${ends[i]}) is outside a dimension of size ${x.shape[i]} in ${fmtShape(x.shape)}`);
+      throw new ShapeError(`slice: axis ${i}: range [${starts[i]}, ${ends[i]}) of 'starts' [${starts.join(', ')}] and 'ends' [${ends.join(', ')}] is outside a dimension of size ${x.shape[i]} of 'x' ${fmtShape(x.shape)}`);
     }
   }
   const shape = s.map((v, i) => e[i] - v);
@@ -299,7 +299,7 @@ export function concat(xs: readonly Tensor[], axisArg = 0): Tensor {
   xs.forEach((t, i) => {
     checkPair('concat', first, t);
     if (t.rank !== first.rank || t.shape.some((d, j) => j !== axis && d !== first.shape[j])) {
-      throw new ShapeError(`concat: tensor ${i} has shape ${fmtShape(t.shape)}, incompatible with tensor 0's ${fmtShape(first.shape)} along axis ${axisArg}`);
+      throw new ShapeError(`concat: 'xs[${i}]' ${fmtShape(t.shape)} does not match 'xs[0]' ${fmtShape(first.shape)} on the axes other than axis ${axisArg}`);
     }
     total += t.shape[axis];
   });
@@ -328,7 +328,7 @@ export function gatherRows(table: Tensor, idx: Tensor): Tensor {
   const ids = idx.data;
   for (let i = 0; i < ids.length; i++) {
     if (!(ids[i] >= 0 && ids[i] < rows)) {
-      throw new ShapeError(`gatherRows: index ${ids[i]} at position ${i} is out of range for a table of ${rows} rows`);
+      throw new ShapeError(`gatherRows: 'indices' ${fmtShape(idx.shape)} holds ${ids[i]} at position ${i}, out of range for 'table' ${fmtShape(table.shape)} (${rows} rows)`);
     }
   }
   const storage = table.backend.gatherRows(table.storage, cols, idx.storage, idx.size, table.dtype);
@@ -362,6 +362,7 @@ export function logSoftmax(x: Tensor, axisArg = -1): Tensor {
 // ---- composed (here because Tensor's methods use them; the rest is in functional.ts) --------------
 
 export function mean(x: Tensor, axesArg?: number | readonly number[], keepDims = false): Tensor {
+  checkFloat('mean', 'x', x); // an int32 mean would be truncated by the integer division
   const axes = normAxes('mean', axesArg, x.rank);
   const count = axes.reduce((n, a) => n * x.shape[a], 1);
   return div(sum(x, axes, keepDims), count);

@@ -24,15 +24,18 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return true;
 }
 
-/** NumPy broadcasting: align trailing axes; each pair must be equal or contain a 1. */
-export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+/**
+ * NumPy broadcasting: align trailing axes; each pair must be equal or contain a 1. `names` label the two
+ * shapes in the error (the op's argument names); `context` is appended to it.
+ */
+export function broadcastShapes(op: string, a: Shape, b: Shape, names: readonly [string, string] = ["'a'", "'b'"], context = ''): number[] {
   const n = Math.max(a.length, b.length);
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(`${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together (axis ${i - n}: ${da} vs ${db})`);
+      throw new ShapeError(`${op}: ${names[0]} ${fmtShape(a)} and ${names[1]} ${fmtShape(b)} cannot be broadcast together (axis ${i - n}: ${da} vs ${db})${context}`);
     }
     out[i] = da === 1 ? db : da;
   }
