@@ -23,3 +23,4 @@ export { gemmReference } from './kernels/gemm-reference.js';
 export { createWasmGemm, wasmSimdSupported } from './kernels/wasm/index.js';
 export * from './flat.js';
 export * from './checkpoint.js';
+export * from './optim/index.js';
