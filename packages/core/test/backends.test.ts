@@ -184,6 +184,21 @@ describe.each(BACKENDS)('backend %s', (name) => {
         naive.assertClose(c.data, matmul(onReference(a), onReference(b), ta, tb).data, 1e-5, 1e-5, `${name} vs reference`);
       });
     }
+    it('empty products: k = 0 gives zeros, m, n or batch = 0 give empty results, and backward works', () => {
+      for (const [ta, tb] of combos) {
+        const a = ops.full(ta ? [0, 3] : [3, 0], 1, opts).requireGrad(), b = ops.full(tb ? [4, 0] : [0, 4], 1, opts).requireGrad();
+        const c = matmul(a, b, ta, tb);
+        expect(c.shape).toEqual([3, 4]);
+        expect(Array.from(c.data)).toEqual(new Array(12).fill(0));
+        sum(c).backward();
+        expect(a.grad!.shape).toEqual(a.shape);
+        expect(b.grad!.shape).toEqual(b.shape);
+      }
+      expect(matmul(ops.zeros([0, 3], opts), ops.zeros([3, 4], opts)).shape).toEqual([0, 4]);
+      expect(matmul(ops.zeros([3, 2], opts), ops.zeros([2, 0], opts)).shape).toEqual([3, 0]);
+      expect(matmul(ops.zeros([2, 0, 3], opts), ops.zeros([3, 4], opts)).shape).toEqual([2, 0, 4]);
+      expect(matmul(ops.zeros([0, 2, 3], opts), ops.zeros([0, 3, 4], opts)).shape).toEqual([0, 2, 4]);
+    });
     it('float64 products', () => {
       const a = randn([5, 7], 1, { backend: be }), b = randn([7, 3], 2, { backend: be });
       expect(matmul(a, b).dtype).toBe('float64');
