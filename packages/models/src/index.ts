@@ -3,3 +3,21 @@
  */
 // Recurrent cells and layers (docs/recurrent.md).
 export * from './recurrent/index.js';
+// Models on the recurrent layers, generation and embedding probes (docs/models.md).
+export {
+  RNNLanguageModel, detachState, resolveLanguageModelConfig, LANGUAGE_MODEL_DEFAULTS,
+  type LanguageModelConfig, type ResolvedLanguageModelConfig,
+} from './lm.js';
+export {
+  SequenceClassifier, poolSequence, SEQUENCE_CLASSIFIER_DEFAULTS,
+  type SequenceClassifierConfig, type Pooling, type SequenceOptions,
+} from './classifier.js';
+export { SequenceTagger, SEQUENCE_TAGGER_DEFAULTS, IGNORE_TAG, type SequenceTaggerConfig } from './tagger.js';
+export {
+  Seq2Seq, selectBatch, selectState, SEQ2SEQ_DEFAULTS,
+  type Seq2SeqConfig, type Seq2SeqOptions, type EncoderOutput, type DecodeOptions, type BeamSearchOptions, type Hypothesis,
+} from './seq2seq.js';
+export { SequenceAutoencoder, type SequenceAutoencoderConfig, type AutoencoderOptions } from './autoencoder.js';
+export { sample, pickToken, argmax, type PickOptions, type SampleOptions, type StepModel } from './generate.js';
+export { nearestNeighbours, analogy, cosineSimilarity, type Neighbour } from './probes.js';
+export { padSequences } from './checks.js';
