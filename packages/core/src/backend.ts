@@ -1,5 +1,6 @@
 import type { DType, TypedArray } from './dtype.js';
 import type { Shape } from './shape.js';
+import type { RecurrentGradients, RecurrentSaved, RecurrentSpec } from './fused/recurrent-kernel.js';
 
 /**
  * The backend interface: storage plus the kernels the primitives call. Nothing else in Loom touches
@@ -54,6 +55,10 @@ export interface Backend<S = any> {
   // ---- fused, for numerical stability and speed (see ops.ts) ----
   logSoftmax(x: S, rows: number, cols: number, dtype: DType): S;
   logSoftmaxBackward(y: S, dy: S, rows: number, cols: number, dtype: DType): S;
+
+  // ---- fused recurrent layer-direction over a whole sequence (see fused/recurrent.ts) ----
+  recurrentForward(spec: RecurrentSpec, xp: S, wHh: S, bIh: S | null, bHh: S | null, h0: S, c0: S | null, save: boolean, dtype: DType): { y: S; saved: RecurrentSaved<S> };
+  recurrentBackward(spec: RecurrentSpec, saved: RecurrentSaved<S>, wHh: S, dy: S, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<S>;
 }
 
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'sigmoid' | 'relu' | 'abs';

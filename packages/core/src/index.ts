@@ -24,3 +24,7 @@ export { createWasmGemm, wasmSimdSupported } from './kernels/wasm/index.js';
 export * from './flat.js';
 export * from './checkpoint.js';
 export * from './optim/index.js';
+export {
+  recurrentSequence, RECURRENT_KINDS,
+  type RecurrentKind, type RecurrentSequenceInputs, type RecurrentSequenceOptions, type RecurrentSequenceResult,
+} from './fused/recurrent.js';

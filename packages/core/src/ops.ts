@@ -17,7 +17,8 @@ import { broadcastShapes, normAxes, normAxis, resolveShape, sameShape, sizeOf, t
 
 export type Primitive =
   | UnaryOp | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'where' | 'sum' | 'max' | 'expand'
-  | 'matmul' | 'reshape' | 'permute' | 'slice' | 'concat' | 'gatherRows' | 'logSoftmax';
+  | 'matmul' | 'reshape' | 'permute' | 'slice' | 'concat' | 'gatherRows' | 'logSoftmax'
+  | 'recurrentSequence'; // fused/recurrent.ts
 
 type Backward = (grad: Tensor) => readonly (Tensor | null)[];
 

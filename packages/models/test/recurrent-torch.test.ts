@@ -75,7 +75,7 @@ function run(c: Case, dtype: DType, implementation: 'composed' | 'fused'): void 
 const initialBackend = getBackend();
 afterEach(() => void setBackend(initialBackend));
 
-describe.each(['composed'] as const)('%s recurrent layers match PyTorch', (implementation) => {
+describe.each(['composed', 'fused'] as const)('%s recurrent layers match PyTorch', (implementation) => {
   it.each(fixture.cases.map((c) => [`${c.kind} ${c.name}`, c] as const))('%s, float64 (reference backend)', (_n, c) => {
     setBackend('reference');
     run(c, 'float64', implementation);

@@ -1,6 +1,7 @@
 import type { Backend, BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
 import { allocArray, arrayType, type DType, type FloatArray, type TypedArray } from '../dtype.js';
 import { gemmReference } from '../kernels/gemm-reference.js';
+import { recurrentBackwardHost, recurrentForwardHost, type Gemm, type RecurrentGradients, type RecurrentSpec } from '../fused/recurrent-kernel.js';
 import { sizeOf, stridesOf, type Shape } from '../shape.js';
 
 /*
@@ -275,6 +276,19 @@ export class ReferenceBackend implements Backend<TypedArray> {
     }
     return out;
   }
+
+  recurrentForward(spec: RecurrentSpec, xp: Arr, wHh: Arr, bIh: Arr | null, bHh: Arr | null, h0: Arr, c0: Arr | null, save: boolean, dtype: DType): { y: Arr; saved: FloatArray[] } {
+    return recurrentForwardHost(spec, xp as FloatArray, wHh as FloatArray, bIh as FloatArray | null, bHh as FloatArray | null,
+      h0 as FloatArray, c0 as FloatArray | null, save, dtype, this.gemmOverwrite);
+  }
+
+  recurrentBackward(spec: RecurrentSpec, saved: readonly Arr[], wHh: Arr, dy: Arr, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<Arr> {
+    return recurrentBackwardHost(spec, saved as FloatArray[], wHh as FloatArray, dy as FloatArray, needs, dtype, this.gemmOverwrite);
+  }
+
+  /** this.gemm as a function value, for kernels written outside the class (fused/). */
+  private readonly gemmOverwrite: Gemm = (transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) =>
+    this.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
 
   logSoftmaxBackward(y: Arr, dy: Arr, rows: number, cols: number, dtype: DType): Arr {
     const out = allocArray(dtype, rows * cols);

@@ -5,8 +5,8 @@
  * namedParameters() lists them in the same order. Time-major: x [T, B, D] → output [T, B, dirs·H].
  */
 import {
-  Module, concat, defaultGenerator, dropout as dropoutOp, reshape, slice, unsqueeze,
-  LoomError, ShapeError, fmtShape,
+  Module, concat, defaultGenerator, dropout as dropoutOp, matmul, reshape, slice, unsqueeze,
+  LoomError, ShapeError, fmtShape, recurrentSequence,
   type DType, type Generator, type Parameter, type Tensor,
 } from '@loom/core';
 import {
@@ -81,7 +81,7 @@ export class RecurrentLayer extends Module {
     if (typeof this.dropout !== 'number' || !(this.dropout >= 0 && this.dropout < 1)) {
       throw new LoomError(`${where}: options.dropout must be a number in [0, 1), got ${String(o.dropout)}`);
     }
-    this.implementation = o.implementation ?? 'composed';
+    this.implementation = o.implementation ?? 'fused';
     if (this.implementation !== 'fused' && this.implementation !== 'composed') {
       throw new LoomError(`${where}: options.implementation must be 'fused' or 'composed', got '${String(o.implementation)}'`);
     }
@@ -145,6 +145,7 @@ export class RecurrentLayer extends Module {
       throw new ShapeError(`${where}: 'x' must be [T, B, D] with D = ${this.inputSize} (inputSize), got ${fmtShape(x.shape)}`);
     }
     const [T, B] = x.shape;
+    if (T === 0 || B === 0) throw new ShapeError(`${where}: 'x' ${fmtShape(x.shape)} needs at least one time step and one batch entry`);
     const H = this.hiddenSize, dirs = this.directions, LD = this.numLayers * dirs;
     const lengths = checkLengths(where, opts.lengths, T, B);
     if (state) this.checkState(where, state, B);
@@ -170,8 +171,16 @@ export class RecurrentLayer extends Module {
   }
 
   private runDirection(cell: RecurrentCell, input: Tensor, s0: CellState, reverse: boolean, lengths: readonly number[] | null): { output: Tensor; state: CellState } {
-    const xp = cell.projectInput(input); // [T, B, G·H]: every step's input product in one matmul
-    return unroll(cell, xp, s0, { reverse, lengths });
+    if (this.implementation === 'composed') {
+      const xp = cell.projectInput(input); // [T, B, G·H]: every step's input product in one matmul
+      return unroll(cell, xp, s0, { reverse, lengths });
+    }
+    // The same input product (without the bias, which the primitive adds inside its gate loop), then the
+    // whole sequence in one primitive.
+    const w = cell.weights;
+    const xp = matmul(input, w.weightIh, false, true); // [T, B, G·H]
+    const r = recurrentSequence(this.kind, { xp, wHh: w.weightHh, bIh: w.biasIh, bHh: w.biasHh, h0: s0.h, c0: s0.c ?? null }, { reverse, lengths });
+    return { output: r.output, state: r.c ? { h: r.h, c: r.c } : { h: r.h } };
   }
 
   private checkState(where: string, state: RecurrentState, B: number): void {
