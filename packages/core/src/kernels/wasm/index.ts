@@ -113,6 +113,7 @@ export function createWasmGemmWithConfig(config: WasmGemmConfig): WasmGemm {
   for (const key of ['rows', 'cols', 'kc', 'mc', 'nc'] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) throw new RangeError(`createWasmGemmWithConfig: config.${key} must be a positive integer, got ${config[key]}`);
   }
+  if (!Number.isInteger(config.smallM) || config.smallM < 0) throw new RangeError(`createWasmGemmWithConfig: config.smallM must be a non-negative integer, got ${config.smallM}`);
   if (config.fma && !relaxedSimdSupported()) throw new Error('createWasmGemmWithConfig: config.fma needs relaxed SIMD, which this runtime does not validate');
   const module = compiledModule(config); // throws when there is no WebAssembly
   const instance = new wasmApi!.Instance(module, {});
