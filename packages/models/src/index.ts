@@ -21,3 +21,5 @@ export { SequenceAutoencoder, type SequenceAutoencoderConfig, type AutoencoderOp
 export { sample, pickToken, argmax, type PickOptions, type SampleOptions, type StepModel } from './generate.js';
 export { nearestNeighbours, analogy, cosineSimilarity, type Neighbour } from './probes.js';
 export { padSequences } from './checks.js';
+// End-To-End Memory Networks on bAbI (docs/memnn.md).
+export * from './memnn/index.js';

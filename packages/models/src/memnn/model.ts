@@ -1,0 +1,269 @@
+/*
+ * End-To-End Memory Network (Sukhbaatar, Szlam, Weston, Fergus 2015), composed of core ops.
+ *
+ * One hop k (1..K), with u¹ the embedded question:
+ *   m_i = Σ_j l_j ⊙ A^k x_ij + T_A^k(i)        memory vectors        [B, M, d]
+ *   c_i = Σ_j l_j ⊙ C^k x_ij + T_C^k(i)        output vectors        [B, M, d]
+ *   p   = softmax(uᵏ · m_i)  (over valid i)    attention             [B, M]
+ *   o   = Σ_i p_i c_i                                                [B, d]
+ *   uᵏ⁺¹ = uᵏ + o            (adjacent)   or   H uᵏ + o  (layer-wise)
+ * answer logits = W uᴷ⁺¹                                             [B, V]
+ *
+ * Weight tying (Section 2.2):
+ *   adjacent:   A¹ = B (the question embedding), Aᵏ⁺¹ = Cᵏ, W = Cᴷ (W's rows are Cᴷ's rows); the same for
+ *               the temporal tables (T_Aᵏ⁺¹ = T_Cᵏ). K + 1 word tables, K + 1 temporal tables.
+ *   layer-wise: A¹ = … = Aᴷ, C¹ = … = Cᴷ, with B, W and a d × d map H of their own.
+ * With adjacent tying m of hop k + 1 is c of hop k, so each table's memory embedding is computed once.
+ *
+ * Sentence encoding: 'bow' sums the word vectors; 'position' weights word j of a sentence elementwise by
+ * l_j (see positionEncoding). Padding words are the nil word (id 0): the tables are used through a mask
+ * that zeroes row 0, so nil adds nothing and row 0 gets no gradient (the official code re-zeroes it after
+ * every update instead). Padding memories are masked with −∞ before the softmax.
+ *
+ * Linear start (Section 4.2): with `linearStart` set, the memory layers' softmaxes are removed
+ * (p = uᵏ · m_i, padding slots 0); the final softmax over answers stays.
+ */
+import {
+  Generator, LoomError, Module, Parameter, ShapeError, add, crossEntropy, fmtShape, gatherRows, init, matmul, mul,
+  reshape, softmax, sum, tensor, where,
+  type DType, type Tensor,
+} from '@loom/core';
+import { checkDtype, checkPositiveInts, checkSeed, stripUndefined } from '../checks.js';
+import { argmax } from '../generate.js';
+import type { MemN2NBatch } from './batch.js';
+
+export type WeightTying = 'adjacent' | 'layerwise';
+export type SentenceEncoding = 'bow' | 'position';
+
+export interface MemN2NConfig {
+  /** V: word ids 0..V-1, 0 the nil word. Answers are classes among these ids. */
+  vocabSize: number;
+  /** d. The paper: 20 per task, 50 jointly. Default 20. */
+  embedSize?: number;
+  /** K. Default 3. */
+  hops?: number;
+  /** Memory slots, and rows of each temporal table. Default 50. */
+  memorySize?: number;
+  /** Default 'adjacent'. */
+  tying?: WeightTying;
+  /** Default 'position'. */
+  encoding?: SentenceEncoding;
+  /** J of the position encoding: the most words in a sentence or question. Required for 'position'. */
+  sentenceSize?: number;
+  /** Temporal encoding T_A, T_C. Default true. */
+  temporal?: boolean;
+  /** Every weight starts N(0, initStd²). Default 0.1. */
+  initStd?: number;
+  /** Default 0. */
+  seed?: number;
+  /** Default float32 (float64 for gradient checks). */
+  dtype?: DType;
+}
+
+export const MEMN2N_DEFAULTS = {
+  embedSize: 20,
+  hops: 3,
+  memorySize: 50,
+  tying: 'adjacent' as WeightTying,
+  encoding: 'position' as SentenceEncoding,
+  sentenceSize: 0,
+  temporal: true,
+  initStd: 0.1,
+  seed: 0,
+  dtype: 'float32' as DType,
+} satisfies Partial<MemN2NConfig>;
+
+/**
+ * Position-encoding weights l [J, d]: l_kj = 1 + 4 (k − (d+1)/2)(j − (J+1)/2) / (d·J), j = 1..J the word
+ * position, k = 1..d the dimension. This is the official MemN2N code's form (build_model.m), with J the
+ * longest sentence; the paper writes l_kj = (1 − j/J) − (k/d)(1 − 2j/J) with J the sentence's own length,
+ * which is the same bilinear shape halved and shifted by half a position. Sentences shorter than J use
+ * the first columns.
+ */
+export function positionEncoding(J: number, d: number): Float64Array {
+  const l = new Float64Array(J * d);
+  for (let j = 1; j <= J; j++) {
+    for (let k = 1; k <= d; k++) l[(j - 1) * d + (k - 1)] = 1 + (4 * (k - (d + 1) / 2) * (j - (J + 1) / 2)) / (d * J);
+  }
+  return l;
+}
+
+/** The tables hop k reads, after tying: indices into `embeddings` (and `temporal`). */
+interface HopWeights {
+  /** A (adjacent: k; layer-wise: 0). */
+  inTable: number;
+  /** C (adjacent: k + 1; layer-wise: 1). */
+  outTable: number;
+}
+
+export class MemN2N extends Module {
+  readonly config: Required<MemN2NConfig>;
+  /**
+   * adjacent: K + 1 tables [V, d]: 0 is A¹ = B, k is Cᵏ = Aᵏ⁺¹, K is also W.
+   * layer-wise: [A, C, B, W].
+   */
+  embeddings: Parameter[];
+  /** [M, d] each. adjacent: K + 1 (0 is T_A¹, k is T_Cᵏ = T_Aᵏ⁺¹); layer-wise: [T_A, T_C]; none without temporal encoding. */
+  temporal: Parameter[];
+  /** Layer-wise only: H [d, d] (u ← u·Hᵀ + o). */
+  hidden: Parameter | null;
+  /** Removes the memory layers' softmaxes (linear start). Not a config: training switches it off. */
+  linearStart = false;
+  private readonly _nilMask: Map<string, Tensor> = new Map();
+  private readonly _pe: Map<number, Tensor> = new Map();
+
+  constructor(config: MemN2NConfig) {
+    super();
+    const where = 'MemN2N';
+    const c: Required<MemN2NConfig> = { ...MEMN2N_DEFAULTS, ...stripUndefined(config) };
+    checkPositiveInts(where, c, ['vocabSize', 'embedSize', 'hops', 'memorySize']);
+    if (c.vocabSize < 2) throw new LoomError(`${where}: config.vocabSize must be at least 2 (the nil word and one more), got ${c.vocabSize}`);
+    if (c.tying !== 'adjacent' && c.tying !== 'layerwise') throw new LoomError(`${where}: config.tying must be 'adjacent' or 'layerwise', got ${String(c.tying)}`);
+    if (c.encoding !== 'bow' && c.encoding !== 'position') throw new LoomError(`${where}: config.encoding must be 'bow' or 'position', got ${String(c.encoding)}`);
+    if (c.encoding === 'position' && (!Number.isInteger(c.sentenceSize) || c.sentenceSize < 1)) {
+      throw new LoomError(`${where}: config.sentenceSize must be a positive integer (the most words in a sentence or question) with encoding 'position', got ${String(c.sentenceSize)}`);
+    }
+    if (typeof c.temporal !== 'boolean') throw new LoomError(`${where}: config.temporal must be a boolean, got ${String(c.temporal)}`);
+    if (typeof c.initStd !== 'number' || !(c.initStd > 0)) throw new LoomError(`${where}: config.initStd must be a positive number, got ${String(c.initStd)}`);
+    checkSeed(where, c.seed);
+    checkDtype(where, c.dtype);
+    this.config = c;
+    const g = new Generator(c.seed);
+    const { vocabSize: V, embedSize: d, hops: K, memorySize: M, dtype } = c;
+    const make = (shape: number[]): Parameter => init.normal(new Parameter(shape, { dtype }), 0, c.initStd, g) as Parameter;
+    const tables = c.tying === 'adjacent' ? K + 1 : 4;
+    this.embeddings = Array.from({ length: tables }, () => make([V, d]));
+    this.temporal = c.temporal ? Array.from({ length: c.tying === 'adjacent' ? K + 1 : 2 }, () => make([M, d])) : [];
+    this.hidden = c.tying === 'layerwise' ? make([d, d]) : null;
+  }
+
+  private hop(k: number): HopWeights {
+    return this.config.tying === 'adjacent' ? { inTable: k, outTable: k + 1 } : { inTable: 0, outTable: 1 };
+  }
+
+  private get queryTable(): number {
+    return this.config.tying === 'adjacent' ? 0 : 2;
+  }
+
+  private get answerTable(): number {
+    return this.config.tying === 'adjacent' ? this.config.hops : 3;
+  }
+
+  /** A word table with row 0 (nil) zeroed: what every lookup reads. */
+  private table(i: number): Tensor {
+    const t = this.embeddings[i];
+    const key = `${t.dtype}:${t.backend.name}`;
+    let mask = this._nilMask.get(key);
+    if (!mask) {
+      const m = new Array<number>(this.config.vocabSize).fill(1);
+      m[0] = 0;
+      mask = tensor(m, [this.config.vocabSize, 1], { dtype: t.dtype, backend: t.backend });
+      this._nilMask.set(key, mask);
+    }
+    return mul(t, mask);
+  }
+
+  /** l [J, d] for the first J positions, as a tensor in the model's dtype. */
+  private positionWeights(J: number): Tensor {
+    const { sentenceSize, embedSize: d, dtype } = this.config;
+    if (J > sentenceSize) throw new ShapeError(`MemN2N: a sentence or question has ${J} words, more than config.sentenceSize = ${sentenceSize}`);
+    let w = this._pe.get(J);
+    if (!w) {
+      w = tensor(positionEncoding(sentenceSize, d).subarray(0, J * d), [J, d], { dtype });
+      this._pe.set(J, w);
+    }
+    return w;
+  }
+
+  /** Σ_j l_j ⊙ E x_j over the last axis of ids [..., J] → [..., d]. */
+  private encode(table: Tensor, ids: Tensor): Tensor {
+    const J = ids.shape[ids.rank - 1];
+    const words = gatherRows(table, ids); // [..., J, d]
+    const weighted = this.config.encoding === 'position' ? mul(words, this.positionWeights(J)) : words;
+    return sum(weighted, ids.rank - 1); // [..., d]
+  }
+
+  /**
+   * Memory vectors [B, M, d] from word table i, plus temporal table i (the temporal tables are tied as the
+   * word tables and indexed alike: adjacent 0..K, layer-wise 0 = T_A, 1 = T_C).
+   */
+  private memories(batch: MemN2NBatch, cache: Map<number, Tensor>, i: number): Tensor {
+    let m = cache.get(i);
+    if (!m) {
+      m = this.encode(this.table(i), batch.stories); // [B, M, d]
+      if (this.config.temporal) m = add(m, gatherRows(this.temporal[i], batch.times)); // + T(i) [B, M, d]
+      cache.set(i, m);
+    }
+    return m;
+  }
+
+  /**
+   * Answer logits [B, V], and each hop's attention [B, M] (softmax weights; with linearStart the raw
+   * scores, padding 0).
+   */
+  run(batch: MemN2NBatch): { logits: Tensor; attention: Tensor[] } {
+    this.checkBatch(batch);
+    const { B, M } = batch;
+    const d = this.config.embedSize;
+    // Memories by table: with adjacent tying table k's serve as C of hop k and A of hop k + 1; layer-wise,
+    // tables 0 and 1 serve every hop.
+    const cache = new Map<number, Tensor>();
+    let u = this.encode(this.table(this.queryTable), batch.queries); // [B, d]
+    const attention: Tensor[] = [];
+    for (let k = 0; k < this.config.hops; k++) {
+      const { inTable, outTable } = this.hop(k);
+      const m = this.memories(batch, cache, inTable); // [B, M, d]
+      const c = this.memories(batch, cache, outTable); // [B, M, d]
+      const scores = reshape(matmul(m, reshape(u, [B, d, 1])), [B, M]); // [B, M]
+      const p = this.linearStart ? where(batch.padding, 0, scores) : softmax(where(batch.padding, -Infinity, scores), -1);
+      attention.push(p);
+      const o = reshape(matmul(reshape(p, [B, 1, M]), c), [B, d]); // [B, d]
+      u = add(this.hidden ? matmul(u, this.hidden, false, true) : u, o);
+    }
+    // W = Cᴷ (adjacent) or its own table: logits = u·Wᵀ.
+    const logits = matmul(u, this.table(this.answerTable), false, true); // [B, V]
+    return { logits, attention };
+  }
+
+  /** Answer logits [B, V]. */
+  forward(batch: MemN2NBatch): Tensor {
+    return this.run(batch).logits;
+  }
+
+  /**
+   * Cross-entropy against batch.answers. 'sum' over the batch is the official code's (and what its
+   * learning rate 0.01 and clipping norm 40 are for); 'mean' divides by B.
+   */
+  loss(batch: MemN2NBatch, reduction: 'sum' | 'mean' = 'sum'): Tensor {
+    return crossEntropy(this.forward(batch), batch.answers, { reduction });
+  }
+
+  /** The most likely answer class of each entry. */
+  predict(batch: MemN2NBatch): number[] {
+    const logits = this.forward(batch).data;
+    const V = this.config.vocabSize;
+    return Array.from({ length: batch.B }, (_, b) => argmax(logits, b * V, V));
+  }
+
+  private checkBatch(batch: MemN2NBatch): void {
+    const { B, M, J, Q } = batch;
+    const expect = (name: string, t: Tensor, shape: number[]): void => {
+      if (t.dtype !== 'int32' || t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
+        throw new ShapeError(`MemN2N.forward: batch.${name} must be int32 ${fmtShape(shape)}, got ${t.dtype} ${fmtShape(t.shape)}`);
+      }
+    };
+    expect('stories', batch.stories, [B, M, J]);
+    expect('queries', batch.queries, [B, Q]);
+    expect('times', batch.times, [B, M]);
+    expect('padding', batch.padding, [B, M]);
+    expect('answers', batch.answers, [B]);
+    if (M > this.config.memorySize) throw new ShapeError(`MemN2N.forward: the batch has ${M} memory slots, more than config.memorySize = ${this.config.memorySize}`);
+    const V = this.config.vocabSize;
+    for (const [name, t] of [['stories', batch.stories], ['queries', batch.queries], ['answers', batch.answers]] as const) {
+      const a = t.data;
+      for (let i = 0; i < a.length; i++) {
+        if (a[i] >= V) throw new ShapeError(`MemN2N.forward: batch.${name} holds id ${a[i]} at position ${i}, out of range for config.vocabSize = ${V}`);
+      }
+    }
+  }
+}
