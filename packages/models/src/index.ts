@@ -23,3 +23,5 @@ export { nearestNeighbours, analogy, cosineSimilarity, type Neighbour } from './
 export { padSequences } from './checks.js';
 // End-To-End Memory Networks on bAbI (docs/memnn.md).
 export * from './memnn/index.js';
+// Recursive networks over binary trees: tree RNN, constituency Tree-LSTM, per-node classifier (docs/tree.md).
+export * from './tree/index.js';
