@@ -25,3 +25,5 @@ export { padSequences } from './checks.js';
 export * from './memnn/index.js';
 // Recursive networks over binary trees: tree RNN, constituency Tree-LSTM, per-node classifier (docs/tree.md).
 export * from './tree/index.js';
+// Attention: scaled dot-product, multi-head, self-attention blocks, Bahdanau attention in the encoder-decoder (docs/attention.md).
+export * from './attention/index.js';

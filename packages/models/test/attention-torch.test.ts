@@ -1,0 +1,137 @@
+// MultiheadAttention, SelfAttentionBlock and LayerNorm against torch.nn.MultiheadAttention,
+// torch.nn.TransformerEncoderLayer and torch.nn.LayerNorm: outputs, attention weights (averaged and per
+// head) and the gradients of every parameter and input, with key padding and causal masks. The reference
+// values come from fixtures/attention/make_attention_fixtures.py (PyTorch 1.13, float64, closed-form
+// weights; the loss is documented there).
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { add, init, mul, sum, tensor, type DType, type Module, type Tensor } from '@loom/core';
+import { LayerNorm, MultiheadAttention, SelfAttentionBlock, paddingMask } from '../src/index.js';
+
+interface Values { shape: number[]; values: number[] }
+interface MhaCase {
+  name: string;
+  config: { embedSize: number; numHeads: number; Tq: number; Tk: number; B: number; bias: boolean; causal: boolean; sharing: 'self' | 'kv' | 'none'; averageWeights: boolean };
+  lengths: number[] | null;
+  inputs: Record<string, number[]>;
+  params: Record<string, Values>;
+  lossWeights: { output: number[]; weights: number[] };
+  loss: number;
+  output: Values; weights: Values;
+  grads: Record<string, number[]>;
+  inputGrads: Record<string, number[]>;
+}
+interface BlockCase {
+  name: string;
+  config: { embedSize: number; numHeads: number; ffnSize: number; T: number; B: number; normFirst: boolean; causal: boolean };
+  lengths: number[] | null;
+  x: number[];
+  params: Record<string, Values>;
+  lossWeights: { output: number[] };
+  loss: number;
+  output: Values;
+  grads: Record<string, number[]>;
+  gradX: number[];
+}
+interface LayerNormCase {
+  shape: number[]; x: number[]; params: Record<string, Values>; lossWeights: { output: number[] }; loss: number;
+  output: number[]; grads: Record<string, number[]>; gradX: number[];
+}
+
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/attention/torch-attention.json', import.meta.url), 'utf8')) as {
+  mha: MhaCase[]; blocks: BlockCase[]; layerNorm: LayerNormCase;
+};
+
+function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol: number, what: string): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  let worst = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= worst)) { worst = err; at = i; }
+  }
+  if (!(worst <= tol)) expect.fail(`${what}: element ${at}: got ${actual[at]}, PyTorch ${expected[at]} (error ${worst.toExponential(2)} > ${tol})`);
+}
+
+/** Imports PyTorch's parameters by name, checking that the names and their order agree. */
+function load(model: Module, params: Record<string, Values>): void {
+  expect(model.namedParameters().map(([n]) => n)).toEqual(Object.keys(params));
+  for (const [name, p] of model.namedParameters()) {
+    expect(p.shape, name).toEqual(params[name].shape);
+    init.setValues(p, params[name].values);
+  }
+}
+
+function checkGrads(model: Module, grads: Record<string, number[]>, tol: number): void {
+  for (const [name, p] of model.namedParameters()) expectClose(p.grad!.data, grads[name], tol, `grad ${name}`);
+}
+
+const dtypes: [DType, number][] = [['float64', 1e-10], ['float32', 2e-5]];
+
+describe('MultiheadAttention against torch.nn.MultiheadAttention', () => {
+  for (const c of fixture.mha) {
+    for (const [dtype, tol] of dtypes) {
+      it(`${c.name} (${dtype})`, () => {
+        const { embedSize: E, numHeads, Tq, Tk, B, bias, causal, sharing, averageWeights } = c.config;
+        const m = new MultiheadAttention({ embedSize: E, numHeads, bias, dtype });
+        load(m, c.params);
+        const inputs: Record<string, Tensor> = {};
+        for (const [name, values] of Object.entries(c.inputs)) {
+          inputs[name] = tensor(values, [name === 'query' ? Tq : Tk, B, E], { dtype, requiresGrad: true });
+        }
+        const q = inputs.query;
+        const k = sharing === 'self' ? q : inputs.key;
+        const v = sharing === 'none' ? inputs.value : k;
+        const r = m.forward(q, k, v, {
+          keyPaddingMask: c.lengths ? paddingMask(c.lengths, Tk) : null, causal, averageWeights,
+        });
+        expect(r.output.shape).toEqual(c.output.shape);
+        expectClose(r.output.data, c.output.values, tol, 'output');
+        expect(r.weights!.shape).toEqual(c.weights.shape);
+        expectClose(r.weights!.data, c.weights.values, tol, 'weights');
+        const wo = tensor(c.lossWeights.output, c.output.shape, { dtype });
+        const ww = tensor(c.lossWeights.weights, c.weights.shape, { dtype });
+        const loss = add(sum(mul(r.output, wo)), sum(mul(r.weights!, ww)));
+        expect(loss.item()).toBeCloseTo(c.loss, dtype === 'float64' ? 9 : 3);
+        loss.backward();
+        checkGrads(m, c.grads, tol * 10);
+        for (const [name, t] of Object.entries(inputs)) expectClose(t.grad!.data, c.inputGrads[name], tol * 10, `grad ${name}`);
+      });
+    }
+  }
+});
+
+describe('SelfAttentionBlock against torch.nn.TransformerEncoderLayer', () => {
+  for (const c of fixture.blocks) {
+    for (const [dtype, tol] of dtypes) {
+      it(`${c.name} (${dtype})`, () => {
+        const { embedSize, numHeads, ffnSize, T, B, normFirst, causal } = c.config;
+        const block = new SelfAttentionBlock({ embedSize, numHeads, ffnSize, normFirst, dtype });
+        load(block, c.params);
+        const x = tensor(c.x, [T, B, embedSize], { dtype, requiresGrad: true });
+        const { output } = block.forward(x, { keyPaddingMask: c.lengths ? paddingMask(c.lengths, T) : null, causal });
+        expectClose(output.data, c.output.values, tol * 10, 'output');
+        const loss = sum(mul(output, tensor(c.lossWeights.output, c.output.shape, { dtype })));
+        expect(loss.item()).toBeCloseTo(c.loss, dtype === 'float64' ? 9 : 3);
+        loss.backward();
+        checkGrads(block, c.grads, tol * 20);
+        expectClose(x.grad!.data, c.gradX, tol * 20, 'grad x');
+      });
+    }
+  }
+});
+
+describe('LayerNorm against torch.nn.LayerNorm', () => {
+  for (const [dtype, tol] of dtypes) {
+    it(dtype, () => {
+      const c = fixture.layerNorm;
+      const ln = new LayerNorm(c.shape[c.shape.length - 1], { dtype });
+      load(ln, c.params);
+      const x = tensor(c.x, c.shape, { dtype, requiresGrad: true });
+      const y = ln.forward(x);
+      expectClose(y.data, c.output, tol, 'output');
+      sum(mul(y, tensor(c.lossWeights.output, c.shape, { dtype }))).backward();
+      checkGrads(ln, c.grads, tol * 10);
+      expectClose(x.grad!.data, c.gradX, tol * 10, 'grad x');
+    });
+  }
+});
