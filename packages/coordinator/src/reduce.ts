@@ -1,0 +1,60 @@
+/*
+ * The deterministic all-reduce arithmetic, one slice at a time (see shared-memory.ts for the layout).
+ *
+ * Worker r sums slice r of every worker's gradient into grads[0], adding the workers in rank order
+ * 0, 1, ..., N-1, one float32 addition at a time (a typed-array store rounds each partial sum to float32,
+ * exactly what the backend's in-place gradient accumulation does). So the result never depends on timing,
+ * and N workers with one micro-batch each give bit for bit the gradient of one worker that accumulates N
+ * micro-batches in the same order.
+ */
+
+/** Floats per chunk: the unit of slicing and of the partial sums of squares. A multiple of 16 (a cache line). */
+export const CHUNK = 4096;
+
+export interface SliceBounds {
+  /** Floats [lo, hi) of the flat layout. */
+  lo: number;
+  hi: number;
+  /** Chunks [chunkLo, chunkHi). */
+  chunkLo: number;
+  chunkHi: number;
+}
+
+/**
+ * grads[0][i] = (((g0[i] + g1[i]) + g2[i]) + ... + g_{N-1}[i]) · scale for i in the slice, then
+ * chunkSums[c] = Σ grads[0][i]² (float64) over each chunk c of the slice. Chunk by chunk, so each chunk
+ * stays in cache across the passes. `scale` 1 skips the multiplication (one worker, no accumulation:
+ * averaging does nothing).
+ */
+export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number): void {
+  const dst = grads[0];
+  for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
+    const a = c * CHUNK;
+    const b = Math.min(a + CHUNK, length);
+    for (let w = 1; w < grads.length; w++) {
+      const src = grads[w];
+      for (let i = a; i < b; i++) dst[i] += src[i];
+    }
+    let ss = 0;
+    if (scale !== 1) {
+      for (let i = a; i < b; i++) {
+        dst[i] *= scale;
+        const v = dst[i]; // read back: the stored float32, not the float64 product
+        ss += v * v;
+      }
+    } else {
+      for (let i = a; i < b; i++) {
+        const v = dst[i];
+        ss += v * v;
+      }
+    }
+    chunkSums[c] = ss;
+  }
+}
+
+/** √(Σ chunkSums[c]) summed in chunk order: the same on every worker and for any number of workers. */
+export function globalNorm(chunkSums: Float64Array): number {
+  let s = 0;
+  for (let c = 0; c < chunkSums.length; c++) s += chunkSums[c];
+  return Math.sqrt(s);
+}

@@ -1,0 +1,518 @@
+/*
+ * The trainer: data-parallel truncated-BPTT training on worker threads.
+ *
+ *   const trainer = new Trainer({ model, data, optimizer, workers: 2, globalBatch: 20, bptt: 35 });
+ *   for await (const e of trainer) if (e.type === 'step') console.log(e.step, e.loss);
+ *   // or: const result = await train(config, { onEvent })
+ *
+ * The coordinator (this thread, "rank 0" in the usual vocabulary) owns logging, evaluation totals and
+ * checkpoints; the workers own the compute. It builds the model once to lay out the shared parameters
+ * (every worker adopts those values, so all replicas start identical), hands out steps through shared
+ * memory (protocol.ts), and restarts the workers from the last checkpoint when one of them fails.
+ */
+import {
+  FlatOptimizer, type LRSchedule,
+  flatLayout, flattenParameters, getBackend, loadCheckpoint, loadStateDict, manualSeed, saveCheckpoint, setBackend,
+  stateDict, type Checkpoint, type CheckpointInput, type GeneratorState, type OptimizerKind, type OptimizerState, type ScheduleState,
+} from '@loom/core';
+import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
+import { Packr } from 'msgpackr';
+import { ConfigError, describeConfig, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig } from './config.js';
+import { makeSchedule } from './schedule.js';
+import { buildModel, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
+import { WorkerFault, WorkerPool } from './pool.js';
+import type {
+  FaultReport, StepEvent, TrainerEvent, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTiming, WorkerTokenSource,
+} from './protocol.js';
+import {
+  Cmd, Ctl, Metric, Sc, SharedViews, StepFlag, allocateShared, metric, type SharedBuffers,
+} from './shared-memory.js';
+
+export { WorkerFault };
+
+export interface TrainerOptions {
+  /** Called with every event, in order; awaited, so a slow callback slows training. */
+  onEvent?: (event: TrainerEvent) => void | Promise<void>;
+  /** Where the coordinator's lines go (config, batch arithmetic, epochs, faults). Default console.log; false: nowhere. */
+  log?: ((line: string) => void) | false;
+  /** Also log every n-th step (0: never). Default 0. */
+  logEvery?: number;
+  /** End cleanly on SIGINT: finish the step, save a checkpoint, stop. Default true. */
+  handleSigint?: boolean;
+}
+
+export interface TrainResult {
+  /** Steps run, counting from the start of training (a resumed run continues the count). */
+  step: number;
+  /** Optimizer updates made (skipped steps do not count). */
+  optimizerSteps: number;
+  epoch: number;
+  /** Why training ended before its epochs or maxSteps, if it did. */
+  stopped: 'SIGINT' | 'stop()' | null;
+  /** Faults survived (restarts happened for each). */
+  faults: FaultReport[];
+  /** The last step's loss (NaN if no step ran). */
+  lastLoss: number;
+}
+
+/** Where training is: what the next step reads, how many steps and updates came before. */
+interface Progress {
+  step: number;
+  optimizerSteps: number;
+  /** The next window to train on: window `window` of epoch `epoch` (epoch === epochs: finished). */
+  epoch: number;
+  window: number;
+  /** Training loss of the current epoch so far (for the epoch event and plateau schedules). */
+  epochLossSum: number;
+  epochSteps: number;
+}
+
+/** What the coordinator keeps of a checkpoint in extra. */
+interface TrainerExtra {
+  progress: Progress;
+  schedule: ScheduleState | null;
+  /** Per worker, per micro-batch: the carried hidden state (null: zero); null as a whole: fresh workers. */
+  hidden: (PlainState | null)[][] | null;
+  workers: number;
+  accumulation: number;
+}
+
+const packr = new Packr({ moreTypes: true, useRecords: false });
+
+export class Trainer implements AsyncIterable<TrainerEvent> {
+  readonly config: ResolvedConfig;
+  private readonly options: TrainerOptions;
+  private stopReason: 'SIGINT' | 'stop()' | null = null;
+  private listeners: ((e: TrainerEvent) => void)[] = [];
+  private started = false;
+
+  // Set up by prepare():
+  private model!: SequenceModel;
+  private modelUrl!: string;
+  private buffers!: SharedBuffers;
+  private views!: SharedViews;
+  private optimizer!: FlatOptimizer<OptimizerKind>;
+  private schedule: LRSchedule | null = null;
+  private batcher!: LaneBatcher;
+  private trainSource!: WorkerTokenSource;
+  private validSource: WorkerTokenSource | null = null;
+  private progress!: Progress;
+  private lastLoss = NaN;
+
+  /** Validates the config (ConfigError names the key); nothing starts until run() or iteration. */
+  constructor(config: TrainerConfig, options: TrainerOptions = {}) {
+    this.config = resolveConfig(config);
+    this.options = options;
+  }
+
+  /** Asks training to end after the current step, with a checkpoint (as SIGINT does). */
+  stop(): void {
+    this.stopReason ??= 'stop()';
+  }
+
+  /** The current parameter values by name (copies); after run(), the trained ones. */
+  parameters(): Record<string, Float32Array> {
+    if (!this.model) throw new Error('Trainer.parameters: the model is built by run(); call it after run() started');
+    return Object.fromEntries(this.model.namedParameters().map(([n, p]) => [n, (p.data as Float32Array).slice()]));
+  }
+
+  /** Runs training and yields its events; leaving the loop early stops training cleanly. */
+  [Symbol.asyncIterator](): AsyncIterator<TrainerEvent> {
+    const queue: TrainerEvent[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    let failure: unknown = null;
+    this.listeners.push((e) => {
+      queue.push(e);
+      wake?.();
+    });
+    const running = this.run().then(
+      () => void (finished = true),
+      (e) => void ((failure = e), (finished = true)),
+    ).finally(() => wake?.());
+    return {
+      next: async (): Promise<IteratorResult<TrainerEvent>> => {
+        while (queue.length === 0 && !finished) await new Promise<void>((r) => (wake = r));
+        wake = null;
+        if (queue.length) return { value: queue.shift()!, done: false };
+        if (failure) throw failure;
+        return { value: undefined, done: true };
+      },
+      return: async (): Promise<IteratorResult<TrainerEvent>> => {
+        this.stop();
+        await running;
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** Trains until the epochs (or maxSteps) are done, stop() or SIGINT. Throws WorkerFault when restarts run out. */
+  async run(): Promise<TrainResult> {
+    if (this.started) throw new Error('Trainer.run: a trainer runs once; make a new Trainer');
+    this.started = true;
+    const cfg = this.config;
+    const onSigint = (): void => {
+      this.stopReason ??= 'SIGINT';
+      this.log('trainer: SIGINT: finishing the current step, then saving a checkpoint (SIGINT again to kill)');
+      process.off('SIGINT', onSigint); // a second Ctrl-C gets Node's default: exit now
+    };
+    if (this.options.handleSigint !== false) process.on('SIGINT', onSigint);
+    const faults: FaultReport[] = [];
+    try {
+      let snapshot = await this.prepare();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const saved = await this.attempt(attempt, snapshot, (s) => (snapshot = s));
+          return { step: this.progress.step, optimizerSteps: this.progress.optimizerSteps, epoch: this.progress.epoch, stopped: saved, faults, lastLoss: this.lastLoss };
+        } catch (e) {
+          if (!(e instanceof WorkerFault)) throw e;
+          const restarting = e.restartable && attempt < cfg.faults.maxRestarts;
+          faults.push(e.report);
+          this.log(`trainer: FAULT: ${e.report.message}`);
+          this.log(restarting
+            ? `trainer: restarting the workers from step ${snapshot.step} (restart ${attempt + 1} of at most ${cfg.faults.maxRestarts})`
+            : `trainer: giving up${e.restartable ? ` after ${attempt} restart${attempt === 1 ? '' : 's'}` : ''}; the last checkpoint${cfg.checkpoint ? ` (${cfg.checkpoint.path})` : ''} is step ${snapshot.step}`);
+          await this.emit({ type: 'fault', report: e.report, attempt, restarting, resumeFrom: restarting ? snapshot.step : null });
+          if (!restarting) throw e;
+          this.restore(snapshot);
+        }
+      }
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Setting up, once per run
+  // -------------------------------------------------------------------------------------------
+
+  /** Builds the model and the shared memory; returns the state to start from (fresh or resumed). */
+  private async prepare(): Promise<CheckpointInput> {
+    const cfg = this.config;
+    this.modelUrl = resolveModelUrl(cfg.model);
+    // The coordinator's replica lays out and initialises the shared parameters; workers adopt them.
+    const previous = getBackend();
+    setBackend(cfg.backend);
+    try {
+      manualSeed(cfg.seed);
+      this.model = await buildModel(this.modelUrl, cfg.model.export, cfg.model.config);
+    } finally {
+      setBackend(previous);
+    }
+    const { kind, ...options } = cfg.optimizer as { kind: OptimizerKind } & Record<string, unknown>;
+    const layout = flatLayout(this.model);
+    this.buffers = allocateShared({ length: layout.length, workers: cfg.workers, stateBuffers: 0 });
+    // The optimizer allocates (and initialises) its state on shared memory; the workers adopt it.
+    const flat = flattenParameters(this.model, { values: new Float32Array(this.buffers.values), grads: new Float32Array(this.buffers.grads, 0, layout.length), init: 'copy' });
+    this.optimizer = new FlatOptimizer(flat, kind, options as never, { shared: true });
+    this.buffers.state = this.optimizer.stateBuffers.map((b) => b.buffer as SharedArrayBuffer);
+    this.buffers.sizes.stateBuffers = this.buffers.state.length;
+    this.views = new SharedViews(this.buffers);
+    this.schedule = makeSchedule(cfg.schedule, this.optimizer);
+
+    this.trainSource = shareSource(cfg.data.train);
+    this.validSource = cfg.data.valid === null ? null : shareSource(cfg.data.valid);
+    this.batcher = new LaneBatcher({
+      tokens: openSource(this.trainSource), batchSize: cfg.globalBatch, bptt: cfg.bptt,
+      ...(cfg.data.variableLength ? { variableLength: cfg.data.variableLength } : {}),
+    });
+    this.progress = { step: 0, optimizerSteps: 0, epoch: 0, window: 0, epochLossSum: 0, epochSteps: 0 };
+
+    let start: CheckpointInput;
+    if (cfg.resume) {
+      const ckpt = await loadCheckpoint(cfg.resume);
+      const extra = ckpt.extra?.trainer as TrainerExtra | undefined;
+      if (!extra) throw new ConfigError(`trainer config: resume: ${cfg.resume} is not a trainer checkpoint (no extra.trainer)`);
+      if (extra.workers * extra.accumulation !== cfg.workers * cfg.accumulation) {
+        throw new ConfigError(`trainer config: resume: ${cfg.resume} was written with workers × accumulation = ${extra.workers} × ${extra.accumulation}; this run has ${cfg.workers} × ${cfg.accumulation} (hidden states are kept per micro-batch, so the product must match)`);
+      }
+      if (extra.workers !== cfg.workers) {
+        if (extra.hidden) extra.hidden = regroup(extra.hidden, cfg.workers);
+        ckpt.generators = {}; // per-worker streams do not carry over to a different worker count
+      }
+      start = ckpt;
+      this.restore(start);
+      this.log(`trainer: resumed from ${cfg.resume} at step ${extra.progress.step} (epoch ${extra.progress.epoch}, window ${extra.progress.window})`);
+    } else {
+      start = this.snapshot(null);
+    }
+
+    const N = cfg.workers;
+    const lanes = cfg.globalBatch / N;
+    const micro = lanes / cfg.accumulation;
+    this.log(`trainer: config ${JSON.stringify(describeConfig(cfg))}`);
+    this.log(`trainer: global batch ${cfg.globalBatch} lanes × bptt ${cfg.bptt} = ${cfg.globalBatch * cfg.bptt} tokens per step; ${N} worker${N === 1 ? '' : 's'} × ${lanes} lanes each` +
+      (cfg.accumulation > 1 ? ` (accumulation ${cfg.accumulation}: micro-batches of ${micro} lanes)` : ''));
+    this.log(`trainer: ${this.model.numParameters()} parameters; ${this.batcher.numWindows(0)} windows per epoch; ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}${cfg.maxSteps ? `, at most ${cfg.maxSteps} steps` : ''}`);
+    await this.emit({
+      type: 'start', workers: N, globalBatch: cfg.globalBatch, lanesPerWorker: lanes, accumulation: cfg.accumulation,
+      lanesPerMicroBatch: micro, bptt: cfg.bptt, parameters: this.model.numParameters(), fromStep: this.progress.step + 1,
+    });
+    return start;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // One attempt: start the workers, restore, train until done or a fault
+  // -------------------------------------------------------------------------------------------
+
+  private async attempt(attempt: number, start: CheckpointInput, saved: (s: CheckpointInput) => void): Promise<'SIGINT' | 'stop()' | null> {
+    const cfg = this.config;
+    const N = cfg.workers;
+    const c = this.views.control;
+    // Fresh control words for fresh workers.
+    c.fill(0);
+    Atomics.store(c, Ctl.FAULT_RANK, -1);
+    const pool = new WorkerPool(N, c);
+    const stepMs = cfg.faults.stepTimeoutMs;
+    try {
+      const { kind, ...options } = cfg.optimizer as { kind: OptimizerKind } & Record<string, unknown>;
+      const layout = flatLayout(this.model).entries.map(({ name, offset, size }) => ({ name, offset, size }));
+      const fi = cfg.faultInjection && cfg.faultInjection.attempts.includes(attempt)
+        ? { rank: cfg.faultInjection.rank, step: cfg.faultInjection.step, kind: cfg.faultInjection.kind } : null;
+      const ready: WorkerReady[] = await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
+        rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
+        layout, backend: cfg.backend, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
+        accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
+        barrierTimeoutMs: stepMs + 10_000, faultInjection: fi,
+      } satisfies WorkerInit));
+      void ready;
+      const hidden = (start.extra?.trainer as TrainerExtra | undefined)?.hidden;
+      if (hidden) {
+        await pool.all('restore', this.progress.step, stepMs, (api, rank) => api.restore(packr.pack(workerSnapshot(start, rank, hidden[rank]))));
+      }
+
+      pool.startRunning();
+      let stopped: 'SIGINT' | 'stop()' | null = null;
+      for (;;) {
+        if (this.progress.epoch >= cfg.epochs || (cfg.maxSteps !== null && this.progress.step >= cfg.maxSteps)) break;
+        if (this.stopReason) {
+          stopped = this.stopReason;
+          break;
+        }
+        await this.step(pool);
+        const p = this.progress;
+        if (p.window >= this.batcher.numWindows(p.epoch)) await this.endEpoch(pool);
+        const evalDue = cfg.eval && cfg.eval.every > 0 && p.step % cfg.eval.every === 0;
+        const ckptDue = cfg.checkpoint && cfg.checkpoint.every > 0 && p.step % cfg.checkpoint.every === 0;
+        if (evalDue || ckptDue) {
+          await pool.pause(p.step, stepMs);
+          if (evalDue) await this.evaluate(pool);
+          if (ckptDue) saved(await this.checkpoint(pool));
+          pool.startRunning();
+        }
+      }
+      await pool.pause(this.progress.step, stepMs);
+      const last = this.progress.step;
+      if (cfg.checkpoint && !(cfg.checkpoint.every > 0 && last % cfg.checkpoint.every === 0 && last > 0)) saved(await this.checkpoint(pool));
+      if (stopped) {
+        this.log(`trainer: stopped (${stopped}) after step ${last}${cfg.checkpoint ? `; checkpoint ${cfg.checkpoint.path}` : '; no checkpoint configured'}`);
+        await this.emit({ type: 'stopped', step: last, reason: stopped, checkpoint: cfg.checkpoint?.path ?? null });
+      } else {
+        await this.emit({ type: 'done', step: last, epoch: this.progress.epoch });
+      }
+      await pool.close(5000);
+      return stopped;
+    } finally {
+      await pool.destroy();
+    }
+  }
+
+  /** One step: hand it out through shared memory, wait, read the results. */
+  private async step(pool: WorkerPool): Promise<void> {
+    const cfg = this.config;
+    const N = cfg.workers;
+    const p = this.progress;
+    const v = this.views;
+    const c = v.control;
+    const step = p.step + 1;
+    const { T } = this.batcher.span(p.window, p.epoch);
+    Atomics.store(c, Ctl.CMD, Cmd.STEP);
+    Atomics.store(c, Ctl.STEP, step);
+    Atomics.store(c, Ctl.EPOCH, p.epoch);
+    Atomics.store(c, Ctl.WINDOW, p.window);
+    Atomics.store(c, Ctl.FLAGS, (p.window === 0 ? StepFlag.RESET_STATE : 0) | (cfg.clipNorm !== null ? StepFlag.CLIP : 0));
+    Atomics.store(c, Ctl.NONFINITE, 0);
+    Atomics.store(c, Ctl.OPT_STEP, p.optimizerSteps + 1);
+    v.scalars[Sc.LR] = this.optimizer.lr;
+    v.scalars[Sc.CLIP] = cfg.clipNorm ?? 0;
+    const t0 = performance.now();
+    await pool.go(step, cfg.faults.stepTimeoutMs);
+    const ms = performance.now() - t0;
+
+    let lossSum = 0;
+    let tokens = 0;
+    let badRank = -1;
+    const workers: WorkerTiming[] = [];
+    for (let r = 0; r < N; r++) {
+      const l = v.scalars[metric(r, Metric.LOSS_SUM)];
+      if (!Number.isFinite(l) && badRank < 0) badRank = r;
+      lossSum += l;
+      tokens += v.scalars[metric(r, Metric.TOKENS)];
+      workers.push({
+        rank: r,
+        msCompute: v.scalars[metric(r, Metric.MS_COMPUTE)],
+        msWait: v.scalars[metric(r, Metric.MS_WAIT)],
+        msReduce: v.scalars[metric(r, Metric.MS_REDUCE)],
+        msUpdate: v.scalars[metric(r, Metric.MS_UPDATE)],
+      });
+    }
+    const loss = lossSum / (N * cfg.accumulation);
+    const gradNorm = v.scalars[Sc.NORM];
+    const window = p.window;
+    p.step = step;
+    p.window += 1;
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      const what = !Number.isFinite(loss) ? `loss ${loss} (worker ${badRank})` : `gradient norm ${gradNorm}`;
+      const reason = `non-finite ${what} at step ${step}`;
+      if (cfg.faults.onNonFinite === 'abort') {
+        throw new WorkerFault({ kind: 'nonfinite', rank: Math.max(badRank, 0), step, phase: 'computing', message: `${reason}: aborting (faults.onNonFinite 'abort')` }, false);
+      }
+      this.log(`trainer: step ${step} skipped: ${reason}; parameters and optimizer state unchanged`);
+      await this.emit({ type: 'skip', step, epoch: p.epoch, window, loss, gradNorm, reason });
+      return;
+    }
+    p.optimizerSteps += 1;
+    p.epochLossSum += loss;
+    p.epochSteps += 1;
+    this.lastLoss = loss;
+    const lr = this.optimizer.lr;
+    if (this.schedule?.unit === 'step') this.schedule.step();
+    const e: StepEvent = { type: 'step', step, epoch: p.epoch, window, loss, gradNorm, lr, T, tokens, ms, tokensPerSec: tokens / (ms / 1000), workers };
+    const every = this.options.logEvery ?? 0;
+    if (every > 0 && step % every === 0) {
+      this.log(`step ${step} | epoch ${p.epoch} window ${window} | loss ${loss.toFixed(4)} | lr ${lr.toPrecision(3)} | ${Math.round(e.tokensPerSec)} tokens/s | ${ms.toFixed(1)} ms`);
+    }
+    await this.emit(e);
+  }
+
+  /** After an epoch's last window: evaluation, the per-epoch schedule, the epoch event, then the next epoch. */
+  private async endEpoch(pool: WorkerPool): Promise<void> {
+    const cfg = this.config;
+    const p = this.progress;
+    let metricValue = p.epochSteps ? p.epochLossSum / p.epochSteps : NaN;
+    if (cfg.eval) {
+      await pool.pause(p.step, cfg.faults.stepTimeoutMs);
+      metricValue = (await this.evaluate(pool)).loss;
+      pool.startRunning();
+    }
+    const lr = this.optimizer.lr;
+    await this.emit({ type: 'epoch', epoch: p.epoch, step: p.step, trainLoss: p.epochSteps ? p.epochLossSum / p.epochSteps : NaN, lr });
+    this.log(`trainer: epoch ${p.epoch} done at step ${p.step}: train loss ${(p.epochLossSum / p.epochSteps).toFixed(4)}, lr ${lr}`);
+    if (this.schedule?.unit === 'epoch') this.schedule.step(metricValue);
+    p.epoch += 1;
+    p.window = 0;
+    p.epochLossSum = 0;
+    p.epochSteps = 0;
+  }
+
+  /** Perplexity of data.valid, each worker taking its lanes; the sums are added in rank order. */
+  private async evaluate(pool: WorkerPool): Promise<{ loss: number; perplexity: number }> {
+    const cfg = this.config;
+    const e = cfg.eval!;
+    const shares = await pool.all('evaluate', this.progress.step, cfg.faults.stepTimeoutMs * 10, (api) => api.evaluate({ source: this.validSource!, batch: e.batch, bptt: e.bptt }));
+    let lossSum = 0;
+    let tokens = 0;
+    for (const s of shares) {
+      lossSum += s.lossSum;
+      tokens += s.tokens;
+    }
+    const loss = lossSum / tokens;
+    const perplexity = Math.exp(loss);
+    this.log(`trainer: eval at step ${this.progress.step}: loss ${loss.toFixed(4)}, perplexity ${perplexity.toFixed(2)} over ${tokens} tokens`);
+    await this.emit({ type: 'eval', step: this.progress.step, epoch: this.progress.epoch, loss, perplexity, tokens });
+    return { loss, perplexity };
+  }
+
+  /** Takes the workers' parts (they are paused) and saves a checkpoint; returns it, to restart from. */
+  private async checkpoint(pool: WorkerPool): Promise<CheckpointInput> {
+    const cfg = this.config;
+    const t0 = performance.now();
+    const parts = await pool.all('snapshot', this.progress.step, cfg.faults.stepTimeoutMs, (api) => api.snapshot());
+    const snap = this.snapshot(parts.map((b) => packr.unpack(b) as WorkerSnapshot));
+    await saveCheckpoint(cfg.checkpoint!.path, snap);
+    const ms = performance.now() - t0;
+    this.log(`trainer: checkpoint ${cfg.checkpoint!.path} at step ${snap.step} (${ms.toFixed(0)} ms)`);
+    await this.emit({ type: 'checkpoint', step: snap.step, path: cfg.checkpoint!.path, ms });
+    return snap;
+  }
+
+  /** Everything needed to go on from here, as a checkpoint (copies). `workers` null: fresh states. */
+  private snapshot(workers: WorkerSnapshot[] | null): CheckpointInput {
+    const cfg = this.config;
+    const generators: Record<string, GeneratorState> = {};
+    for (const w of workers ?? []) for (const [k, g] of Object.entries(w.generators)) generators[`worker${w.rank}.${k}`] = g;
+    const extra: TrainerExtra = {
+      progress: { ...this.progress },
+      schedule: this.schedule?.stateDict() ?? null,
+      hidden: workers ? workers.map((w) => w.hidden) : null,
+      workers: cfg.workers,
+      accumulation: cfg.accumulation,
+    };
+    return {
+      step: this.progress.step,
+      config: describeConfig(cfg),
+      params: stateDict(this.model),
+      optimizer: this.optimizer.stateDict(),
+      generators,
+      extra: { trainer: extra },
+    };
+  }
+
+  /** Puts the coordinator's side back to a snapshot: shared parameters and optimizer state, progress, schedule. */
+  private restore(s: CheckpointInput | Checkpoint): void {
+    const extra = s.extra!.trainer as TrainerExtra;
+    loadStateDict(this.model, s.params); // in place: the shared values
+    this.optimizer.loadStateDict(s.optimizer as OptimizerState); // in place: the shared state buffers
+    if (this.schedule) {
+      if (!extra.schedule) throw new ConfigError('trainer config: resume: the checkpoint has no schedule state, the config has a schedule');
+      this.schedule.loadStateDict(extra.schedule);
+    }
+    this.progress = { ...extra.progress };
+  }
+
+  private log(line: string): void {
+    const log = this.options.log;
+    if (log === false) return;
+    (log ?? console.log)(line);
+  }
+
+  private async emit(e: TrainerEvent): Promise<void> {
+    for (const l of this.listeners) l(e);
+    await this.options.onEvent?.(e);
+  }
+}
+
+/** Trains with `config`; see Trainer. */
+export function train(config: TrainerConfig, options: TrainerOptions = {}): Promise<TrainResult> {
+  return new Trainer(config, options).run();
+}
+
+/** A worker's part of a checkpoint, rebuilt from the checkpoint's extra and generators. */
+function workerSnapshot(ckpt: CheckpointInput, rank: number, hidden: (PlainState | null)[]): WorkerSnapshot {
+  const prefix = `worker${rank}.`;
+  const generators = Object.fromEntries(Object.entries(ckpt.generators ?? {}).filter(([k]) => k.startsWith(prefix)).map(([k, g]) => [k.slice(prefix.length), g]));
+  return { rank, hidden, generators };
+}
+
+/** Hidden states regrouped for another worker count with the same number of micro-batches in all. */
+function regroup(hidden: (PlainState | null)[][], workers: number): (PlainState | null)[][] {
+  const all = hidden.flat();
+  const per = all.length / workers;
+  return Array.from({ length: workers }, (_, r) => all.slice(r * per, (r + 1) * per));
+}
+
+/** Ids in memory go to the workers on a SharedArrayBuffer (one copy for all); files by path. */
+function shareSource(spec: TokenSourceSpec): WorkerTokenSource {
+  if (typeof spec === 'string') {
+    TokenFile.open(spec).close(); // fail here, with the path, rather than in every worker
+    return { kind: 'file', path: spec };
+  }
+  const ids = new Int32Array(new SharedArrayBuffer(spec.byteLength));
+  ids.set(spec);
+  return { kind: 'shared', ids };
+}
+
+function openSource(src: WorkerTokenSource): TokenSource | Int32Array {
+  return src.kind === 'file' ? TokenFile.open(src.path) : src.ids;
+}
+
