@@ -30,8 +30,12 @@ describe('packTrees', () => {
     // Height 1: rows 6 = (b c) of t0, 7 = (d e) of t1. Height 2: rows 8 = root t0, 9 = root t1.
     expect(Array.from(p.levels[0].children)).toEqual([1, 2, 3, 4]);
     expect(Array.from(p.levels[1].children)).toEqual([0, 6, 7, 5]);
-    expect(Array.from(p.levels[1].left)).toEqual([0, 7]);
-    expect(Array.from(p.levels[1].right)).toEqual([6, 5]);
+    // Frontiers: 0 = leaf rows [0 1 2 3 4 5]; level 1 takes b c (1, 2) and d e (3, 4) and carries a (0) and
+    // a (5): frontier 1 = rows [6 7 0 5]; level 2 takes (a, bc) = positions (2, 0) and (de, a) = (1, 3).
+    expect(Array.from(p.levels[0].childPositions)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(p.levels[0].carryPositions)).toEqual([0, 5]);
+    expect(Array.from(p.levels[1].childPositions)).toEqual([2, 0, 1, 3]);
+    expect(Array.from(p.levels[1].carryPositions)).toEqual([]);
     expect(Array.from(p.roots)).toEqual([8, 9]);
     // Post-order of t0: a b c (bc) root; of t1: d e (de) a root.
     expect(Array.from(p.postOrder)).toEqual([0, 1, 2, 6, 8, 3, 4, 7, 5, 9]);
@@ -205,6 +209,7 @@ describe('TreeClassifier: losses, predictions and errors', () => {
     const q = packTrees([{ label: 0, word: 'a' }], wordId);
     expect(() => encodeTrees(m.cell, tensor([1, 2, 3], [1, 3]), q)).toThrow(/encodeTrees: 'leafInputs' must be \[numLeaves, D\] = \[1, 4\], got \[1, 3\]/);
     expect(() => m.cell.compose({ h: tensor([1, 2], [1, 2]) })).toThrow(/BinaryTreeLSTMCell\.compose: 'children\.h' must be \[n, 8\], got \[1, 2\]/);
+    expect(() => m.cell.compose({ h: tensor(new Array(8).fill(0), [1, 8]) })).toThrow(/BinaryTreeLSTMCell\.compose: 'children\.c' must be \[1, 8\], got nothing/);
     expect(() => m.loss(q, { reduction: 'sum' as never })).toThrow(/treeLoss: opts\.reduction must be 'tree' or 'node'/);
   });
 });

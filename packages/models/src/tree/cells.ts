@@ -20,7 +20,7 @@
  * the nn.Linear default that Tai et al.'s Torch code also used.
  */
 import {
-  LoomError, Module, Parameter, ShapeError, add, defaultGenerator, fmtShape, init, linear, mul, sigmoid, slice, tanh,
+  LoomError, Module, Parameter, ShapeError, add, defaultGenerator, fmtShape, init, linear, mul, reshape, sigmoid, slice, sum, tanh,
   type DType, type Generator, type Tensor,
 } from '@loom/core';
 
@@ -33,11 +33,10 @@ export interface TreeState {
   c?: Tensor;
 }
 
-/** The children of n nodes: h [n, 2H] (left child's h, then right child's), and their memories for the Tree-LSTM. */
+/** The children of n nodes side by side: h [n, 2H] (the left child's h, then the right child's), and c likewise for the Tree-LSTM. */
 export interface ChildStates {
   h: Tensor;
-  cLeft?: Tensor;
-  cRight?: Tensor;
+  c?: Tensor;
 }
 
 /** What encodeTrees needs of a cell. */
@@ -148,12 +147,12 @@ export class BinaryTreeLSTMCell extends Module implements TreeCell {
     const H = this.hiddenSize, where = 'BinaryTreeLSTMCell.compose';
     const h = checkRows(where, 'children.h', children.h, 2 * H);
     const n = h.shape[0];
-    const cl = checkRows(where, 'children.cLeft', children.cLeft, H, n);
-    const cr = checkRows(where, 'children.cRight', children.cRight, H, n);
+    const cc = checkRows(where, 'children.c', children.c, 2 * H, n); // [n, 2H]: c_l, c_r
     const gates = linear(h, this.weight_hh, this.bias_hh); // [n, 5H]: i, f_l, f_r, g, o
-    const i = sigmoid(block(gates, 0, H)), fl = sigmoid(block(gates, 1, H)), fr = sigmoid(block(gates, 2, H));
-    const g = tanh(block(gates, 3, H)), o = sigmoid(block(gates, 4, H));
-    const c = add(add(mul(i, g), mul(fl, cl)), mul(fr, cr)); // [n, H]
+    const i = sigmoid(block(gates, 0, H)), g = tanh(block(gates, 3, H)), o = sigmoid(block(gates, 4, H));
+    const f = sigmoid(slice(gates, [0, H], [n, 3 * H])); // [n, 2H]: f_l, f_r, lined up with c_l, c_r
+    const kept = sum(reshape(mul(f, cc), [n, 2, H]), 1); // f_l ⊙ c_l + f_r ⊙ c_r: [n, H]
+    const c = add(mul(i, g), kept);
     return { h: mul(o, tanh(c)), c };
   }
 }
