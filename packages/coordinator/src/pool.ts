@@ -141,7 +141,11 @@ export class WorkerPool {
     Atomics.notify(c, Ctl.GO);
     const r = await Promise.race([waitForCount(c, Ctl.DONE, this.workers, timeoutMs), this.firstFault.then(() => 'fault' as const)]);
     if (r === 'ok') return;
-    const late = r === 'timeout' ? this.slots.filter((s) => Atomics.load(c, phaseOf(s.rank)) !== Phase.DONE).map((s) => s.rank) : [];
+    // The late workers: not done, and not waiting at a barrier for somebody else.
+    const phase = (rank: number): number => Atomics.load(c, phaseOf(rank));
+    const notDone = this.slots.map((s) => s.rank).filter((rank) => phase(rank) !== Phase.DONE);
+    const busy = notDone.filter((rank) => phase(rank) !== Phase.BARRIER_GRADS && phase(rank) !== Phase.BARRIER_NORM);
+    const late = r === 'timeout' ? (busy.length ? busy : notDone) : [];
     throw await this.diagnose(step, 'step', r === 'timeout' ? { ms: timeoutMs, late } : null);
   }
 
