@@ -216,6 +216,7 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   const model = m as Record<string, unknown>;
   checkKeys('model.', model, ['module', 'export', 'config']);
   if (typeof model.module !== 'string' || model.module === '') fail(`model.module must be a package name, a path or a file: URL, got ${show(model.module)}`);
+  if ((model.module as string).startsWith('.')) fail(`model.module ${JSON.stringify(model.module)} is relative: give a package name, an absolute path or a file: URL (workers do not share your module's directory)`);
   if (typeof model.export !== 'string' || model.export === '') fail(`model.export must name an export of ${show(model.module)}, got ${show(model.export)}`);
   if (!('config' in model)) fail('model.config is required (the plain data every worker builds the model from)');
 

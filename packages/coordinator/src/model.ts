@@ -36,7 +36,6 @@ export function resolveModelUrl(spec: ModelSpec): string {
   const m = spec.module;
   if (m.startsWith('file:')) return m;
   if (path.isAbsolute(m)) return pathToFileURL(m).href;
-  if (m.startsWith('.')) throw new ConfigError(`trainer config: model.module ${JSON.stringify(m)} is relative: give a package name, an absolute path or a file: URL (workers do not share your module's directory)`);
   for (const base of [import.meta.url, pathToFileURL(path.join(process.cwd(), 'noop.js')).href]) {
     try {
       return pathToFileURL(createRequire(base).resolve(m)).href;
