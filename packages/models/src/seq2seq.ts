@@ -65,6 +65,19 @@ export interface EncoderOutput {
   lengths: readonly number[] | null;
 }
 
+/**
+ * How a subclass reshapes the recurrent parts: an attention decoder reads a bidirectional encoder and
+ * feeds a context vector into each decoder step and into the output layer. Default: this model's layout.
+ */
+export interface Seq2SeqLayout {
+  /** The encoder runs both ways: outputs [S, B, 2H], state [2L, B, H] (the subclass bridges it). Default false. */
+  bidirectionalEncoder?: boolean;
+  /** Features of each decoder input step. Default embedSize. */
+  decoderInputSize?: number;
+  /** Features the output layer reads. Default hiddenSize. */
+  outputInputSize?: number;
+}
+
 export interface Seq2SeqOptions {
   /** Source lengths, each in [1, S]. Default: all S. */
   srcLengths?: readonly number[] | null;
@@ -115,7 +128,7 @@ export class Seq2Seq extends Module {
   output: Linear;
   readonly generator: Generator;
 
-  constructor(config: Seq2SeqConfig, where = 'Seq2Seq') {
+  constructor(config: Seq2SeqConfig, where = 'Seq2Seq', layout: Seq2SeqLayout = {}) {
     super();
     const c: Required<Seq2SeqConfig> = { ...SEQ2SEQ_DEFAULTS, ...stripUndefined(config) };
     checkPositiveInts(where, c, ['srcVocabSize', 'tgtVocabSize', 'embedSize', 'hiddenSize', 'numLayers']);
@@ -139,9 +152,10 @@ export class Seq2Seq extends Module {
     const { embedSize: E, hiddenSize: H, numLayers, dropout: p, dtype } = c;
     this.srcEmbedding = new Embedding(c.srcVocabSize, E, { dtype, generator: g });
     this.tgtEmbedding = c.shareEmbeddings ? this.srcEmbedding : new Embedding(c.tgtVocabSize, E, { dtype, generator: g });
-    this.encoder = new RecurrentLayer(c.cell, { inputSize: E, hiddenSize: H, numLayers, dropout: p, generator: g, dtype });
-    this.decoder = new RecurrentLayer(c.cell, { inputSize: E, hiddenSize: H, numLayers, dropout: p, generator: g, dtype });
-    this.output = new Linear(H, c.tgtVocabSize, { dtype, generator: g });
+    const bidirectional = layout.bidirectionalEncoder ?? false;
+    this.encoder = new RecurrentLayer(c.cell, { inputSize: E, hiddenSize: H, numLayers, bidirectional, dropout: p, generator: g, dtype });
+    this.decoder = new RecurrentLayer(c.cell, { inputSize: layout.decoderInputSize ?? E, hiddenSize: H, numLayers, dropout: p, generator: g, dtype });
+    this.output = new Linear(layout.outputInputSize ?? H, c.tgtVocabSize, { dtype, generator: g });
     for (const t of [this.srcEmbedding.weight, this.tgtEmbedding.weight, this.output.weight]) init.uniform(t, -0.1, 0.1, g);
     init.constant(this.output.bias!, 0);
   }

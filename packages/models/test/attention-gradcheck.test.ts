@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Generator, Module, Parameter, add, fromFunction, init, mul, sum, type Tensor } from '@loom/core';
 import {
-  LayerNorm, MultiheadAttention, SelfAttentionBlock, causalMask, paddingMask, scaledDotProductAttention,
+  AdditiveAttention, AttentionSeq2Seq, LayerNorm, MultiheadAttention, SelfAttentionBlock, SelfAttentionLM,
+  causalMask, padSequences, paddingMask, scaledDotProductAttention, type AttentionSeq2SeqConfig,
 } from '../src/index.js';
 import { gradcheckModule } from './models-testkit.js';
 
@@ -83,6 +84,49 @@ describe('attention gradients (float64, central differences)', () => {
       const w = wave([4, 2, 6]);
       const n = gradcheckModule(block, () => sum(mul(block.forward(x, { keyPaddingMask: mask, causal: true }).output, w)), { generators: [g] });
       expect(n).toBe(block.numParameters());
+    });
+  }
+
+  it('the causal self-attention language model (pre-norm, dropout, with a context)', () => {
+    const m = new SelfAttentionLM({ vocabSize: 7, embedSize: 4, numHeads: 2, numLayers: 2, ffnSize: 6, maxLength: 6, dropout: 0.1, dtype: 'float64', seed: 3 });
+    const ids = padSequences([[1, 2, 3], [4, 5, 6]], 0).ids;
+    const context = { ids: padSequences([[6, 5], [3, 2]], 0).ids };
+    const targets = padSequences([[2, 3, 0], [5, 6, 1]], 0).ids;
+    const w = wave([3, 2, 7]);
+    const n = gradcheckModule(m, () => add(m.loss(ids, targets, { ignoreIndex: 0 }), sum(mul(m.forward(ids, context).logits, w))), { generators: [m.generator] });
+    expect(n).toBe(m.numParameters());
+  });
+
+  it('additive attention: query, keys, values and the scoring parameters, with lengths', () => {
+    const g = new Generator(9);
+    const att = new AdditiveAttention({ querySize: 3, keySize: 4, attentionSize: 5, dtype: 'float64', generator: g });
+    const m = inputs(g, [2, 3], [4, 2, 4], [4, 2, 3]);
+    const both = new Inputs([...att.parameters(), ...m.xs]);
+    const w1 = wave([2, 3]), w2 = wave([2, 4], 1);
+    const n = gradcheckModule(both, () => {
+      const r = att.forward(m.xs[0], m.xs[1], m.xs[2], [4, 2]);
+      return add(sum(mul(r.context, w1)), sum(mul(r.weights, w2)));
+    });
+    expect(n).toBe(both.numParameters());
+  });
+
+  const base = (over: Partial<AttentionSeq2SeqConfig>): AttentionSeq2SeqConfig => ({
+    srcVocabSize: 6, tgtVocabSize: 5, embedSize: 3, hiddenSize: 4, cell: 'gru', bos: 1, eos: 2, pad: 0, seed: 2, dtype: 'float64', ...over,
+  });
+  // [name, config, teacher forcing ratio, elements checked per parameter (the LSTM's 960 parameters in full take seconds)]
+  const cases: [string, Partial<AttentionSeq2SeqConfig>, number, number | undefined][] = [
+    ['GRU', {}, 1, undefined],
+    ['2-layer LSTM with dropout, attention size 3', { cell: 'lstm', numLayers: 2, dropout: 0.2, attentionSize: 3 }, 1, 12],
+    ['tanh RNN, scheduled sampling', { cell: 'rnn_tanh' }, 0.5, undefined],
+  ];
+  for (const [name, over, teacherForcing, maxPerParameter] of cases) {
+    it(`the attention encoder-decoder: ${name}, padded sources and targets`, () => {
+      const m = new AttentionSeq2Seq(base(over));
+      const { ids: src, lengths } = padSequences([[3, 4, 5], [5, 1], [4]], 0);
+      const tgt = m.targets([[3, 4], [4, 4, 3], []]);
+      const n = gradcheckModule(m, () => m.loss(src, tgt, { srcLengths: lengths, teacherForcing }), { generators: [m.generator], maxPerParameter });
+      const params = m.parameters();
+      expect(n).toBe(params.reduce((k, p) => k + Math.min(p.size, maxPerParameter ?? Infinity), 0));
     });
   }
 });

@@ -10,3 +10,10 @@ export {
 } from './multihead.js';
 export { LayerNorm, type LayerNormOptions } from './layer-norm.js';
 export { SelfAttentionBlock, type SelfAttentionBlockOptions, type SelfAttentionBlockResult } from './block.js';
+export { SelfAttentionLM, SELF_ATTENTION_LM_DEFAULTS, type SelfAttentionLMConfig, type AttentionContext } from './causal-lm.js';
+// Additive (Bahdanau) attention and the encoder-decoder that uses it.
+export { AdditiveAttention, type AdditiveAttentionOptions, type AttentionMemory } from './additive.js';
+export {
+  AttentionSeq2Seq, type AttentionSeq2SeqConfig, type AttentionDecodeStep, type GreedyAttentionResult,
+} from './encoder-decoder.js';
+export type { Seq2SeqLayout } from '../seq2seq.js';
