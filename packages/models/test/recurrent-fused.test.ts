@@ -6,7 +6,8 @@ import {
   Generator, add, backend, concat, fromFunction, getBackend, mul, noGrad, recurrentSequence, reshape, setBackend, sum,
   ShapeError, LoomError, type Backend, type DType, type RecurrentKind, type Tensor,
 } from '@loom/core';
-import { sigmoidF32, tanhF32 } from '../../core/src/fused/recurrent-kernel.js';
+import { jsGates, sigmoidF32, tanhF32, type GateKernels } from '../../core/src/fused/recurrent-kernel.js';
+import { createSimdGates } from '../../core/src/fused/recurrent-simd.js';
 import { gradcheck } from '../../core/test/helpers/gradcheck.js';
 import { RecurrentLayer, CELL_KINDS, type CellKind, type RecurrentState } from '../src/index.js';
 
@@ -131,5 +132,56 @@ describe('the float32 activations', () => {
     expect(worstS).toBeLessThan(3e-7);
     for (const x of [1e-8, 1e-4, 0.01]) expect(Math.abs(tanhF32(x) / Math.tanh(x) - 1)).toBeLessThan(3e-7); // relative, near 0 too
     expect(tanhF32(-0.3)).toBe(-tanhF32(0.3));
+  });
+});
+
+describe('the WebAssembly SIMD gate loops', () => {
+  const simd = createSimdGates();
+  it('exist where the runtime has SIMD (Node 20 has it)', () => expect(simd).not.toBeNull());
+
+  // Every H mod 4 (the SIMD part takes 4·⌊H/4⌋ columns, JavaScript the rest), with and without masked rows.
+  const cases = [1, 3, 4, 6, 9, 16].flatMap((H) => [null, [1, 0, 1]].map((m) => [H, m] as const));
+  it.each(cases)('match the JavaScript loops: H = %i, mask %j', (H, maskList) => {
+    const B = 3, g = new Generator(H);
+    const arr = (n: number, lo = -3, hi = 3): Float32Array => Float32Array.from({ length: n }, () => g.uniform(lo, hi));
+    const mask = maskList ? Uint8Array.from(maskList) : null;
+    const check = (name: string, a: Float32Array[], b: Float32Array[]): void => {
+      a.forEach((x, i) => {
+        let worst = 0;
+        for (let j = 0; j < x.length; j++) worst = Math.max(worst, Math.abs(x[j] - b[i][j]));
+        expect(worst, `${name}: output ${i}`).toBeLessThan(2e-6);
+      });
+    };
+    const lstm = (k: GateKernels, xp: Float32Array, hh: Float32Array, bx: Float32Array, c: Float32Array, h: Float32Array): Float32Array[] => {
+      const out = [c.slice(), h.slice(), new Float32Array(B * H), new Float32Array(4 * B * H), new Float32Array(B * H), new Float32Array(B * H)];
+      k.lstm(B, H, xp, hh, bx, out[0], out[1], out[2], out[3], out[4], out[5], mask);
+      return out;
+    };
+    const x4 = [arr(4 * B * H), arr(4 * B * H), arr(4 * H), arr(B * H), arr(B * H)] as const;
+    check('lstm', lstm(simd!, ...x4), lstm(jsGates, ...x4));
+
+    const acts4 = arr(4 * B * H, 0.01, 0.99), dy = arr(B * H), cp = arr(B * H), tc = arr(B * H, -0.99, 0.99), dh = arr(B * H), dc = arr(B * H);
+    const lstmB = (k: GateKernels): Float32Array[] => {
+      const out = [dc.slice(), new Float32Array(4 * B * H)];
+      k.lstmBackward(B, H, dy, acts4, cp, tc, dh, out[0], out[1], mask);
+      return out;
+    };
+    check('lstmBackward', lstmB(simd!), lstmB(jsGates));
+
+    const x3 = [arr(3 * B * H), arr(3 * B * H), arr(3 * H), arr(H), arr(B * H)] as const;
+    const gru = (k: GateKernels): Float32Array[] => {
+      const out = [x3[4].slice(), new Float32Array(B * H), new Float32Array(3 * B * H), new Float32Array(B * H)];
+      k.gru(B, H, x3[0], x3[1], x3[2], x3[3], out[0], out[1], out[2], out[3], mask);
+      return out;
+    };
+    check('gru', gru(simd!), gru(jsGates));
+
+    const acts3 = arr(3 * B * H, 0.01, 0.99), hp = arr(B * H), hn = arr(B * H);
+    const gruB = (k: GateKernels): Float32Array[] => {
+      const out = [new Float32Array(3 * B * H), new Float32Array(3 * B * H), new Float32Array(B * H)];
+      k.gruBackward(B, H, dy, acts3, hp, hn, dh, out[0], out[1], out[2], mask);
+      return out;
+    };
+    check('gruBackward', gruB(simd!), gruB(jsGates));
   });
 });

@@ -1,7 +1,9 @@
 import type { Backend, BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
 import { allocArray, arrayType, type DType, type FloatArray, type TypedArray } from '../dtype.js';
 import { gemmReference } from '../kernels/gemm-reference.js';
-import { recurrentBackwardHost, recurrentForwardHost, type Gemm, type RecurrentGradients, type RecurrentSpec } from '../fused/recurrent-kernel.js';
+import {
+  jsGates, recurrentBackwardHost, recurrentForwardHost, type GateKernels, type Gemm, type RecurrentGradients, type RecurrentSpec,
+} from '../fused/recurrent-kernel.js';
 import { sizeOf, stridesOf, type Shape } from '../shape.js';
 
 /*
@@ -279,11 +281,16 @@ export class ReferenceBackend implements Backend<TypedArray> {
 
   recurrentForward(spec: RecurrentSpec, xp: Arr, wHh: Arr, bIh: Arr | null, bHh: Arr | null, h0: Arr, c0: Arr | null, save: boolean, dtype: DType): { y: Arr; saved: FloatArray[] } {
     return recurrentForwardHost(spec, xp as FloatArray, wHh as FloatArray, bIh as FloatArray | null, bHh as FloatArray | null,
-      h0 as FloatArray, c0 as FloatArray | null, save, dtype, this.gemmOverwrite);
+      h0 as FloatArray, c0 as FloatArray | null, save, dtype, this.gemmOverwrite, this.recurrentGates());
   }
 
   recurrentBackward(spec: RecurrentSpec, saved: readonly Arr[], wHh: Arr, dy: Arr, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<Arr> {
-    return recurrentBackwardHost(spec, saved as FloatArray[], wHh as FloatArray, dy as FloatArray, needs, dtype, this.gemmOverwrite);
+    return recurrentBackwardHost(spec, saved as FloatArray[], wHh as FloatArray, dy as FloatArray, needs, dtype, this.gemmOverwrite, this.recurrentGates());
+  }
+
+  /** The gate loops of the fused recurrent kernels: JavaScript here; faster backends override it. */
+  protected recurrentGates(): GateKernels {
+    return jsGates;
   }
 
   /** this.gemm as a function value, for kernels written outside the class (fused/). */

@@ -2,6 +2,8 @@ import { ReferenceBackend } from './reference.js';
 import { backend, registerBackend, setDefaultBackendChooser } from './registry.js';
 import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
 import { gemmReference, type FloatArray } from '../kernels/gemm-reference.js';
+import { createSimdGates } from '../fused/recurrent-simd.js';
+import type { GateKernels } from '../fused/recurrent-kernel.js';
 
 /**
  * The default backend: the reference backend with its matrix products (90%+ of a language model's
@@ -18,6 +20,12 @@ export class WasmBackend extends ReferenceBackend {
 
   get relaxed(): boolean {
     return this.kernel.relaxed;
+  }
+
+  // The fused recurrent kernels' gate loops in WebAssembly SIMD too (fused/recurrent-simd.ts), made on first use.
+  private simdGates: GateKernels | null = null;
+  protected override recurrentGates(): GateKernels {
+    return (this.simdGates ??= createSimdGates() ?? super.recurrentGates());
   }
 
   protected override gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,

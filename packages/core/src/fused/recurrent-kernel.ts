@@ -94,18 +94,60 @@ function activeAt(spec: RecurrentSpec, t: number, mask: Uint8Array): { any: bool
   return { any, all };
 }
 
-/** out [cols, rows] = xᵀ for x [rows, cols], in 32×32 blocks (a plain loop strides through memory: 1.7 ms
- *  for a 800×200 W_hh, measured, against the 0.2 ms step product it serves). */
+/*
+ * Scratch and saved buffers come from a small per-thread pool and go back to it once used (the saved ones
+ * after the backward, which runs once: autograd releases the node). Without it, garbage collection of these
+ * large typed arrays took 8% of a 2x200 LSTM training step (CPU profile), allocation another 3%.
+ * Buffers handed to the caller (y, the gradients) are never pooled.
+ */
+const pool = new Map<string, FloatArray[]>();
+const POOL_DEPTH = 8; // per dtype and length: enough for the layer-directions of a deep bidirectional stack
+
+/** A zero-filled buffer (recycled buffers are cleared, so masked rows read as 0 like fresh ones). */
+function take(dtype: DType, n: number, zero = true): FloatArray {
+  const b = pool.get(`${dtype}:${n}`)?.pop();
+  if (!b) return allocArray(dtype, n) as FloatArray;
+  if (zero) b.fill(0);
+  return b;
+}
+
+function give(...bufs: (FloatArray | null)[]): void {
+  for (const b of bufs) {
+    if (!b) continue;
+    const key = `${b instanceof Float32Array ? 'float32' : 'float64'}:${b.length}`;
+    let list = pool.get(key);
+    if (!list) pool.set(key, (list = []));
+    if (list.length < POOL_DEPTH && !list.includes(b)) list.push(b);
+  }
+}
+
+/** out [cols, rows] = xᵀ for x [rows, cols]. (32×32 blocking measured no faster at these sizes: W_hh fits in L2.) */
 function transpose(x: FloatArray, rows: number, cols: number, out: FloatArray): FloatArray {
-  const BS = 32;
-  for (let r0 = 0; r0 < rows; r0 += BS) {
-    const r1 = Math.min(rows, r0 + BS);
-    for (let c0 = 0; c0 < cols; c0 += BS) {
-      const c1 = Math.min(cols, c0 + BS);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = x[r * cols + c];
-    }
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = x[o + c];
   }
   return out;
+}
+
+/**
+ * The gate loops of one time step, for every valid batch row (mask null: all rows). All arrays are that
+ * step's [B, ·] slices. The JavaScript loops below are the reference; fused/recurrent-simd.ts runs the same
+ * formulas in WebAssembly SIMD for float32 (the WebAssembly backend passes it in).
+ */
+export interface GateKernels {
+  /** LSTM: c, h updated in place; y = h'; acts [B, 4H] = i, f, g, o; cPrev = c entering; tanhC = tanh(c'). */
+  lstm(B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray, c: FloatArray, h: FloatArray, y: FloatArray,
+    acts: FloatArray | null, cPrev: FloatArray | null, tanhC: FloatArray | null, mask: Uint8Array | null): void;
+  /** dxp [B, 4H] (pre-activation gradients) from dh' = dh + dy and dc; dc ← dc'·f in place. */
+  lstmBackward(B: number, H: number, dy: FloatArray, acts: FloatArray, cPrev: FloatArray, tanhC: FloatArray,
+    dh: FloatArray, dc: FloatArray, dxp: FloatArray, mask: Uint8Array | null): void;
+  /** GRU: h updated in place; y = h'; acts [B, 3H] = r, z, n; hnSaved = W_hn h + b_hn. */
+  gru(B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray, bhn: FloatArray, h: FloatArray, y: FloatArray,
+    acts: FloatArray | null, hnSaved: FloatArray | null, mask: Uint8Array | null): void;
+  /** dxp and dhh [B, 3H] (they differ in the n block: r scales it), dhDirect = z ⊙ dh'. */
+  gruBackward(B: number, H: number, dy: FloatArray, acts: FloatArray, hPrev: FloatArray, hnSaved: FloatArray,
+    dh: FloatArray, dxp: FloatArray, dhh: FloatArray, dhDirect: FloatArray, mask: Uint8Array | null): void;
 }
 
 /**
@@ -115,33 +157,33 @@ function transpose(x: FloatArray, rows: number, cols: number, out: FloatArray): 
  */
 export function recurrentForwardHost(
   spec: RecurrentSpec, xp: FloatArray, wHh: FloatArray, bIh: FloatArray | null, bHh: FloatArray | null,
-  h0: FloatArray, c0: FloatArray | null, save: boolean, dtype: DType, gemm: Gemm,
+  h0: FloatArray, c0: FloatArray | null, save: boolean, dtype: DType, gemm: Gemm, gates: GateKernels = jsGates,
 ): { y: FloatArray; saved: FloatArray[] } {
   const { kind, steps: T, batch: B, hidden: H, reverse } = spec;
-  const G = gateBlocks(kind), GH = G * H, BH = B * H;
+  const G = gateBlocks(kind), GH = G * H, BH = B * H, BGH = B * GH;
   const alloc = (n: number): FloatArray => allocArray(dtype, n) as FloatArray;
   const y = alloc((T + stateRows(kind)) * BH);
-  const h = alloc(BH), c = kind === 'lstm' ? alloc(BH) : null;
+  const h = take(dtype, BH, false), c = kind === 'lstm' ? take(dtype, BH, false) : null;
   h.set(h0);
   if (c) c.set(c0!);
   // W_hhᵀ [H, G·H] once, so every step's product h·W_hhᵀ reads its right operand untransposed, in place.
-  const wT = transpose(wHh, GH, H, alloc(H * GH));
+  const wT = transpose(wHh, GH, H, take(dtype, H * GH, false));
   // The biases as one vector added beside xp (b_ih + b_hh), except GRU's b_hn, which stays inside r ⊙ (·).
-  const bx = alloc(GH), bhn = alloc(H);
+  const bx = take(dtype, GH), bhn = take(dtype, H);
   if (bIh) bx.set(bIh);
   if (bHh) {
     const folded = kind === 'gru' ? 2 * H : GH;
     for (let j = 0; j < folded; j++) bx[j] += bHh[j];
     if (kind === 'gru') bhn.set(bHh.subarray(2 * H, 3 * H));
   }
-  const hh = alloc(B * GH);
-  const hPrev = save ? alloc(T * BH) : null;
-  const acts = save ? alloc(T * B * GH) : null;
-  const extra = save && (kind === 'lstm' || kind === 'gru') ? alloc(T * BH) : null; // LSTM: c entering; GRU: W_hn h + b_hn
-  const tanhC = save && kind === 'lstm' ? alloc(T * BH) : null;
+  const hh = take(dtype, BGH, false); // overwritten by every step's product
+  const hPrev = save ? take(dtype, T * BH) : null;
+  const acts = save ? take(dtype, T * BGH) : null;
+  const extra = save && (kind === 'lstm' || kind === 'gru') ? take(dtype, T * BH) : null; // LSTM: c entering; GRU: W_hn h + b_hn
+  const tanhC = save && kind === 'lstm' ? take(dtype, T * BH) : null;
   const mask = new Uint8Array(B);
   const relu = kind === 'rnn_relu';
-  const f32 = dtype === 'float32';
+  const at = (buf: FloatArray | null, t: number, n: number): FloatArray | null => (buf ? buf.subarray(t * n, (t + 1) * n) : null);
 
   for (let s = 0; s < T; s++) {
     const t = reverse ? T - 1 - s : s;
@@ -150,83 +192,16 @@ export function recurrentForwardHost(
     gemm(false, false, B, GH, H, h, 0, H, wT, 0, GH, hh, 0, GH); // [B, G·H] = h·W_hhᵀ
     if (hPrev) hPrev.set(h, t * BH);
     const m = all ? null : mask;
-    if (kind === 'lstm') lstmStep(t, B, H, xp, hh, bx, h, c!, y, m, acts, extra, tanhC, f32);
-    else if (kind === 'gru') gruStep(t, B, H, xp, hh, bx, bhn, h, y, m, acts, extra, f32);
-    else rnnStep(t, B, H, xp, hh, bx, h, y, m, relu, f32);
+    const xpT = xp.subarray(t * BGH, (t + 1) * BGH), yT = y.subarray(t * BH, (t + 1) * BH);
+    if (kind === 'lstm') gates.lstm(B, H, xpT, hh, bx, c!, h, yT, at(acts, t, BGH), at(extra, t, BH), at(tanhC, t, BH), m);
+    else if (kind === 'gru') gates.gru(B, H, xpT, hh, bx, bhn, h, yT, at(acts, t, BGH), at(extra, t, BH), m);
+    else rnnGates(B, H, xpT, hh, bx, h, yT, m, relu);
   }
   y.set(h, T * BH);
   if (c) y.set(c, (T + 1) * BH);
+  give(h, c, wT, bx, bhn, hh);
   const saved: FloatArray[] = !save ? [] : kind === 'lstm' ? [hPrev!, acts!, extra!, tanhC!, y] : kind === 'gru' ? [hPrev!, acts!, extra!, y] : [hPrev!, y];
   return { y, saved };
-}
-
-// One step's gates for every valid entry b (mask null: all valid), from xp[t] and hh = h·W_hhᵀ. One
-// function per kind, so that each loop stays monomorphic for V8.
-
-function lstmStep(t: number, B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray,
-  h: FloatArray, c: FloatArray, y: FloatArray, mask: Uint8Array | null,
-  acts: FloatArray | null, cPrev: FloatArray | null, tanhC: FloatArray | null, f32: boolean): void {
-  const GH = 4 * H;
-  for (let b = 0; b < B; b++) {
-    if (mask && mask[b] === 0) continue;
-    const xo = (t * B + b) * GH, ho = b * GH, so = b * H, yo = (t * B + b) * H;
-    for (let j = 0; j < H; j++) {
-      const pi = xp[xo + j] + hh[ho + j] + bx[j], pf = xp[xo + H + j] + hh[ho + H + j] + bx[H + j];
-      const pg = xp[xo + 2 * H + j] + hh[ho + 2 * H + j] + bx[2 * H + j], po = xp[xo + 3 * H + j] + hh[ho + 3 * H + j] + bx[3 * H + j];
-      const i = f32 ? sigmoidF32(pi) : sigmoid(pi), f = f32 ? sigmoidF32(pf) : sigmoid(pf);
-      const g = f32 ? tanhF32(pg) : Math.tanh(pg), o = f32 ? sigmoidF32(po) : sigmoid(po);
-      const cp = c[so + j];
-      const cn = f * cp + i * g;
-      const tc = f32 ? tanhF32(cn) : Math.tanh(cn);
-      const hn = o * tc;
-      c[so + j] = cn;
-      h[so + j] = hn;
-      y[yo + j] = hn;
-      if (acts) {
-        acts[xo + j] = i; acts[xo + H + j] = f; acts[xo + 2 * H + j] = g; acts[xo + 3 * H + j] = o;
-        cPrev![yo + j] = cp;
-        tanhC![yo + j] = tc;
-      }
-    }
-  }
-}
-
-function gruStep(t: number, B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray, bhn: FloatArray,
-  h: FloatArray, y: FloatArray, mask: Uint8Array | null, acts: FloatArray | null, hnSaved: FloatArray | null, f32: boolean): void {
-  const GH = 3 * H;
-  for (let b = 0; b < B; b++) {
-    if (mask && mask[b] === 0) continue;
-    const xo = (t * B + b) * GH, ho = b * GH, so = b * H, yo = (t * B + b) * H;
-    for (let j = 0; j < H; j++) {
-      const hn = hh[ho + 2 * H + j] + bhn[j];
-      const pr = xp[xo + j] + hh[ho + j] + bx[j], pz = xp[xo + H + j] + hh[ho + H + j] + bx[H + j];
-      const r = f32 ? sigmoidF32(pr) : sigmoid(pr), z = f32 ? sigmoidF32(pz) : sigmoid(pz);
-      const pn = xp[xo + 2 * H + j] + bx[2 * H + j] + r * hn; // PyTorch's n: r multiplies W_hn h + b_hn
-      const n = f32 ? tanhF32(pn) : Math.tanh(pn);
-      const hp = h[so + j];
-      const hv = n + z * (hp - n); // (1 - z) ⊙ n + z ⊙ h
-      h[so + j] = hv;
-      y[yo + j] = hv;
-      if (acts) {
-        acts[xo + j] = r; acts[xo + H + j] = z; acts[xo + 2 * H + j] = n;
-        hnSaved![yo + j] = hn;
-      }
-    }
-  }
-}
-
-function rnnStep(t: number, B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray,
-  h: FloatArray, y: FloatArray, mask: Uint8Array | null, relu: boolean, f32: boolean): void {
-  for (let b = 0; b < B; b++) {
-    if (mask && mask[b] === 0) continue;
-    const xo = (t * B + b) * H, so = b * H;
-    for (let j = 0; j < H; j++) {
-      const p = xp[xo + j] + hh[so + j] + bx[j];
-      const hv = relu ? (p > 0 ? p : 0) : f32 ? tanhF32(p) : Math.tanh(p);
-      h[so + j] = hv;
-      y[xo + j] = hv;
-    }
-  }
 }
 
 /**
@@ -237,38 +212,43 @@ function rnnStep(t: number, B: number, H: number, xp: FloatArray, hh: FloatArray
  */
 export function recurrentBackwardHost(
   spec: RecurrentSpec, saved: readonly FloatArray[], wHh: FloatArray, dy: FloatArray,
-  needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType, gemm: Gemm,
+  needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType, gemm: Gemm, gates: GateKernels = jsGates,
 ): RecurrentGradients<FloatArray> {
   const { kind, steps: T, batch: B, hidden: H, reverse } = spec;
-  const G = gateBlocks(kind), GH = G * H, BH = B * H;
+  const G = gateBlocks(kind), GH = G * H, BH = B * H, BGH = B * GH;
   const alloc = (n: number): FloatArray => allocArray(dtype, n) as FloatArray;
   const [hPrev, acts] = saved;
   const dh = alloc(BH);
   dh.set(dy.subarray(T * BH, (T + 1) * BH));
   const dc = kind === 'lstm' ? alloc(BH) : null;
   if (dc) dc.set(dy.subarray((T + 1) * BH, (T + 2) * BH));
-  const dxp = alloc(T * B * GH);
+  const dxp = alloc(T * BGH);
   // The gradient reaching h·W_hhᵀ (+ b_hh) differs from dxp only for GRU, where r scales the n block.
-  const dhh = kind === 'gru' ? alloc(T * B * GH) : dxp;
-  const dhDirect = kind === 'gru' ? alloc(BH) : null; // GRU: z ⊙ dh' flows to h without the product
-  const tmp = alloc(BH);
+  const dhh = kind === 'gru' ? take(dtype, T * BGH) : dxp;
+  const dhDirect = kind === 'gru' ? take(dtype, BH) : null; // GRU: z ⊙ dh' flows to h without the product
+  const tmp = take(dtype, BH, false);
   const mask = new Uint8Array(B);
   const relu = kind === 'rnn_relu';
+  const at = (buf: FloatArray, t: number, n: number): FloatArray => buf.subarray(t * n, (t + 1) * n);
 
   for (let s = T - 1; s >= 0; s--) {
     const t = reverse ? T - 1 - s : s;
     const { any, all } = activeAt(spec, t, mask);
     if (!any) continue;
     const m = all ? null : mask; // entries past their length: dh and dc pass through unchanged
-    if (kind === 'lstm') lstmStepBackward(t, B, H, dy, acts, saved[2], saved[3], dh, dc!, dxp, m);
-    else if (kind === 'gru') gruStepBackward(t, B, H, dy, acts, hPrev, saved[2], dh, dxp, dhh, dhDirect!, m);
-    else rnnStepBackward(t, B, H, dy, saved[1], dh, dxp, m, relu);
-    gemm(false, false, B, H, GH, dhh, t * B * GH, GH, wHh, 0, H, tmp, 0, H); // [B, H] = dG_t · W_hh
-    for (let b = 0; b < B; b++) {
-      if (!all && mask[b] === 0) continue;
-      const so = b * H;
-      if (dhDirect) for (let j = 0; j < H; j++) dh[so + j] = tmp[so + j] + dhDirect[so + j];
-      else for (let j = 0; j < H; j++) dh[so + j] = tmp[so + j];
+    const dyT = at(dy, t, BH);
+    if (kind === 'lstm') gates.lstmBackward(B, H, dyT, at(acts, t, BGH), at(saved[2], t, BH), at(saved[3], t, BH), dh, dc!, at(dxp, t, BGH), m);
+    else if (kind === 'gru') gates.gruBackward(B, H, dyT, at(acts, t, BGH), at(hPrev, t, BH), at(saved[2], t, BH), dh, at(dxp, t, BGH), at(dhh, t, BGH), dhDirect!, m);
+    else rnnGatesBackward(B, H, dyT, at(saved[1], t, BH), dh, at(dxp, t, BGH), m, relu);
+    gemm(false, false, B, H, GH, dhh, t * BGH, GH, wHh, 0, H, tmp, 0, H); // [B, H] = dG_t · W_hh
+    if (all && !dhDirect) dh.set(tmp);
+    else {
+      for (let b = 0; b < B; b++) {
+        if (!all && mask[b] === 0) continue;
+        const so = b * H;
+        if (dhDirect) for (let j = 0; j < H; j++) dh[so + j] = tmp[so + j] + dhDirect[so + j];
+        else for (let j = 0; j < H; j++) dh[so + j] = tmp[so + j];
+      }
     }
   }
 
@@ -287,25 +267,57 @@ export function recurrentBackwardHost(
   };
   const dbIh = needs.bIh ? colSums(dxp) : null;
   const dbHh = !needs.bHh ? null : dhh === dxp && dbIh ? dbIh.slice() : colSums(dhh);
+  // The saved buffers are done with: this backward runs once (autograd releases the node after it).
+  give(hPrev, acts, kind === 'lstm' || kind === 'gru' ? saved[2] : null, kind === 'lstm' ? saved[3] : null, dhh === dxp ? null : dhh, dhDirect, tmp);
   return { dxp, dwHh, dbIh, dbHh, dh0: dh, dc0: dc };
 }
 
-// One step of the BPTT loop for every valid entry: the pre-activation gradients of the gates from dh' (the
-// carried dh plus the output's gradient) and dc'.
+// ---- the gate loops in JavaScript --------------------------------------------------------------------
+// One function per kind and direction, so that each loop stays monomorphic for V8; columns [j0, j1) of
+// every valid row, so the SIMD version can hand the last H mod 4 columns back to them. float32 data uses
+// tanhF32/sigmoidF32, float64 Math.tanh/Math.exp.
 
-function lstmStepBackward(t: number, B: number, H: number, dy: FloatArray, acts: FloatArray, cPrev: FloatArray,
-  tanhC: FloatArray, dh: FloatArray, dc: FloatArray, dxp: FloatArray, mask: Uint8Array | null): void {
+export function lstmGates(B: number, H: number, j0: number, j1: number, xp: FloatArray, hh: FloatArray, bx: FloatArray,
+  c: FloatArray, h: FloatArray, y: FloatArray, acts: FloatArray | null, cPrev: FloatArray | null, tanhC: FloatArray | null,
+  mask: Uint8Array | null): void {
+  const GH = 4 * H, f32 = xp instanceof Float32Array;
+  for (let b = 0; b < B; b++) {
+    if (mask && mask[b] === 0) continue;
+    const xo = b * GH, so = b * H;
+    for (let j = j0; j < j1; j++) {
+      const pi = xp[xo + j] + hh[xo + j] + bx[j], pf = xp[xo + H + j] + hh[xo + H + j] + bx[H + j];
+      const pg = xp[xo + 2 * H + j] + hh[xo + 2 * H + j] + bx[2 * H + j], po = xp[xo + 3 * H + j] + hh[xo + 3 * H + j] + bx[3 * H + j];
+      const i = f32 ? sigmoidF32(pi) : sigmoid(pi), f = f32 ? sigmoidF32(pf) : sigmoid(pf);
+      const g = f32 ? tanhF32(pg) : Math.tanh(pg), o = f32 ? sigmoidF32(po) : sigmoid(po);
+      const cp = c[so + j];
+      const cn = f * cp + i * g;
+      const tc = f32 ? tanhF32(cn) : Math.tanh(cn);
+      const hn = o * tc;
+      c[so + j] = cn;
+      h[so + j] = hn;
+      y[so + j] = hn;
+      if (acts) {
+        acts[xo + j] = i; acts[xo + H + j] = f; acts[xo + 2 * H + j] = g; acts[xo + 3 * H + j] = o;
+        cPrev![so + j] = cp;
+        tanhC![so + j] = tc;
+      }
+    }
+  }
+}
+
+export function lstmGatesBackward(B: number, H: number, j0: number, j1: number, dy: FloatArray, acts: FloatArray,
+  cPrev: FloatArray, tanhC: FloatArray, dh: FloatArray, dc: FloatArray, dxp: FloatArray, mask: Uint8Array | null): void {
   const GH = 4 * H;
   for (let b = 0; b < B; b++) {
     if (mask && mask[b] === 0) continue;
-    const xo = (t * B + b) * GH, so = b * H, yo = (t * B + b) * H;
-    for (let j = 0; j < H; j++) {
-      const dhv = dh[so + j] + dy[yo + j];
+    const xo = b * GH, so = b * H;
+    for (let j = j0; j < j1; j++) {
+      const dhv = dh[so + j] + dy[so + j];
       const i = acts[xo + j], f = acts[xo + H + j], g = acts[xo + 2 * H + j], o = acts[xo + 3 * H + j];
-      const tc = tanhC[yo + j];
+      const tc = tanhC[so + j];
       const dcv = dc[so + j] + dhv * o * (1 - tc * tc);
       dxp[xo + j] = dcv * g * i * (1 - i);
-      dxp[xo + H + j] = dcv * cPrev[yo + j] * f * (1 - f);
+      dxp[xo + H + j] = dcv * cPrev[so + j] * f * (1 - f);
       dxp[xo + 2 * H + j] = dcv * i * (1 - g * g);
       dxp[xo + 3 * H + j] = dhv * tc * o * (1 - o);
       dc[so + j] = dcv * f;
@@ -313,18 +325,42 @@ function lstmStepBackward(t: number, B: number, H: number, dy: FloatArray, acts:
   }
 }
 
-function gruStepBackward(t: number, B: number, H: number, dy: FloatArray, acts: FloatArray, hPrev: FloatArray,
-  hnSaved: FloatArray, dh: FloatArray, dxp: FloatArray, dhh: FloatArray, dhDirect: FloatArray, mask: Uint8Array | null): void {
+export function gruGates(B: number, H: number, j0: number, j1: number, xp: FloatArray, hh: FloatArray, bx: FloatArray,
+  bhn: FloatArray, h: FloatArray, y: FloatArray, acts: FloatArray | null, hnSaved: FloatArray | null, mask: Uint8Array | null): void {
+  const GH = 3 * H, f32 = xp instanceof Float32Array;
+  for (let b = 0; b < B; b++) {
+    if (mask && mask[b] === 0) continue;
+    const xo = b * GH, so = b * H;
+    for (let j = j0; j < j1; j++) {
+      const hn = hh[xo + 2 * H + j] + bhn[j];
+      const pr = xp[xo + j] + hh[xo + j] + bx[j], pz = xp[xo + H + j] + hh[xo + H + j] + bx[H + j];
+      const r = f32 ? sigmoidF32(pr) : sigmoid(pr), z = f32 ? sigmoidF32(pz) : sigmoid(pz);
+      const pn = xp[xo + 2 * H + j] + bx[2 * H + j] + r * hn; // PyTorch's n: r multiplies W_hn h + b_hn
+      const n = f32 ? tanhF32(pn) : Math.tanh(pn);
+      const hv = n + z * (h[so + j] - n); // (1 - z) ⊙ n + z ⊙ h
+      h[so + j] = hv;
+      y[so + j] = hv;
+      if (acts) {
+        acts[xo + j] = r; acts[xo + H + j] = z; acts[xo + 2 * H + j] = n;
+        hnSaved![so + j] = hn;
+      }
+    }
+  }
+}
+
+export function gruGatesBackward(B: number, H: number, j0: number, j1: number, dy: FloatArray, acts: FloatArray,
+  hPrev: FloatArray, hnSaved: FloatArray, dh: FloatArray, dxp: FloatArray, dhh: FloatArray, dhDirect: FloatArray,
+  mask: Uint8Array | null): void {
   const GH = 3 * H;
   for (let b = 0; b < B; b++) {
     if (mask && mask[b] === 0) continue;
-    const xo = (t * B + b) * GH, so = b * H, yo = (t * B + b) * H;
-    for (let j = 0; j < H; j++) {
-      const dhv = dh[so + j] + dy[yo + j];
+    const xo = b * GH, so = b * H;
+    for (let j = j0; j < j1; j++) {
+      const dhv = dh[so + j] + dy[so + j];
       const r = acts[xo + j], z = acts[xo + H + j], n = acts[xo + 2 * H + j];
       const dnp = dhv * (1 - z) * (1 - n * n);
-      const drp = dnp * hnSaved[yo + j] * r * (1 - r);
-      const dzp = dhv * (hPrev[yo + j] - n) * z * (1 - z);
+      const drp = dnp * hnSaved[so + j] * r * (1 - r);
+      const dzp = dhv * (hPrev[so + j] - n) * z * (1 - z);
       dxp[xo + j] = drp; dxp[xo + H + j] = dzp; dxp[xo + 2 * H + j] = dnp;
       dhh[xo + j] = drp; dhh[xo + H + j] = dzp; dhh[xo + 2 * H + j] = dnp * r;
       dhDirect[so + j] = dhv * z; // z ⊙ dh' reaches h without the product
@@ -332,15 +368,40 @@ function gruStepBackward(t: number, B: number, H: number, dy: FloatArray, acts: 
   }
 }
 
-function rnnStepBackward(t: number, B: number, H: number, dy: FloatArray, y: FloatArray, dh: FloatArray,
-  dxp: FloatArray, mask: Uint8Array | null, relu: boolean): void {
+/** The reference gate kernels: the loops above over all H columns. */
+export const jsGates: GateKernels = {
+  lstm: (B, H, xp, hh, bx, c, h, y, acts, cPrev, tanhC, mask) => lstmGates(B, H, 0, H, xp, hh, bx, c, h, y, acts, cPrev, tanhC, mask),
+  lstmBackward: (B, H, dy, acts, cPrev, tanhC, dh, dc, dxp, mask) => lstmGatesBackward(B, H, 0, H, dy, acts, cPrev, tanhC, dh, dc, dxp, mask),
+  gru: (B, H, xp, hh, bx, bhn, h, y, acts, hnSaved, mask) => gruGates(B, H, 0, H, xp, hh, bx, bhn, h, y, acts, hnSaved, mask),
+  gruBackward: (B, H, dy, acts, hPrev, hnSaved, dh, dxp, dhh, dhDirect, mask) => gruGatesBackward(B, H, 0, H, dy, acts, hPrev, hnSaved, dh, dxp, dhh, dhDirect, mask),
+};
+
+// The Elman RNN's single activation is cheap beside its product: it stays in JavaScript on every backend.
+
+function rnnGates(B: number, H: number, xp: FloatArray, hh: FloatArray, bx: FloatArray, h: FloatArray, y: FloatArray,
+  mask: Uint8Array | null, relu: boolean): void {
+  const f32 = xp instanceof Float32Array;
   for (let b = 0; b < B; b++) {
     if (mask && mask[b] === 0) continue;
-    const so = b * H, yo = (t * B + b) * H;
+    const so = b * H;
     for (let j = 0; j < H; j++) {
-      const dhv = dh[so + j] + dy[yo + j];
-      const hv = y[yo + j];
-      dxp[yo + j] = relu ? (hv > 0 ? dhv : 0) : dhv * (1 - hv * hv);
+      const p = xp[so + j] + hh[so + j] + bx[j];
+      const hv = relu ? (p > 0 ? p : 0) : f32 ? tanhF32(p) : Math.tanh(p);
+      h[so + j] = hv;
+      y[so + j] = hv;
+    }
+  }
+}
+
+function rnnGatesBackward(B: number, H: number, dy: FloatArray, y: FloatArray, dh: FloatArray, dxp: FloatArray,
+  mask: Uint8Array | null, relu: boolean): void {
+  for (let b = 0; b < B; b++) {
+    if (mask && mask[b] === 0) continue;
+    const so = b * H;
+    for (let j = 0; j < H; j++) {
+      const dhv = dh[so + j] + dy[so + j];
+      const hv = y[so + j];
+      dxp[so + j] = relu ? (hv > 0 ? dhv : 0) : dhv * (1 - hv * hv);
     }
   }
 }
