@@ -3,6 +3,7 @@
 //   pnpm bench:kernels                       all shapes, table on stdout
 //   pnpm bench:kernels --quick               fewer shapes, shorter timing budget
 //   pnpm bench:kernels --json out.json       also write one object per measurement
+//   pnpm bench:kernels --shape 700x650x2600  only this shape (M×K×N; repeatable)
 //
 // Each measurement: one warm-up call (it also lets V8 tier the wasm up to TurboFan), then the median
 // of repetitions filling a time budget (the reference, slow on big shapes, gets fewer). Modes are the
@@ -25,20 +26,28 @@ interface Measurement {
   ratio: number; // gflops ÷ the reference's gflops for the same shape and mode
 }
 
-const USAGE = 'usage: tsx scripts/bench-kernels.ts [--quick] [--json FILE]';
+const USAGE = 'usage: tsx scripts/bench-kernels.ts [--quick] [--json FILE] [--shape MxKxN ...]';
 
-function parseArgs(argv: string[]): { quick: boolean; json: string | null } {
+function parseArgs(argv: string[]): { quick: boolean; json: string | null; shapes: [number, number, number][] } {
   let quick = false, json: string | null = null;
+  const shapes: [number, number, number][] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
+    else if (arg === '--shape') {
+      const dims = (argv[++i] ?? '').split('x').map(Number);
+      if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new Error(`bench-kernels: --shape must be MxKxN with positive integers, got '${argv[i]}'\n${USAGE}`);
+      }
+      shapes.push(dims as [number, number, number]);
+    }
     else if (arg === '--json') {
       json = argv[++i] ?? null;
       if (json === null) throw new Error(`bench-kernels: --json needs a file name\n${USAGE}`);
     } else if (arg.startsWith('--json=')) json = arg.slice('--json='.length);
     else throw new Error(`bench-kernels: unknown argument '${arg}'\n${USAGE}`);
   }
-  return { quick, json };
+  return { quick, json, shapes };
 }
 
 /** [M, K, N]: square products, then a word-level LSTM language model's step (batch 20, H 200/650, V 10000). */
@@ -85,7 +94,8 @@ function timeIt(call: () => void, budget: number, minReps: number, maxReps: numb
 }
 
 function main(): void {
-  const { quick, json } = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2));
+  const { quick, json } = args;
   const backends: [BackendName, Gemm][] = [['reference', gemmReference as Gemm]];
   const bind = (k: WasmGemm): Gemm => k.gemm.bind(k) as Gemm;
   if (wasmSimdSupported()) backends.push(['wasm-simd', bind(createWasmGemm({ relaxed: false })!)]);
@@ -93,7 +103,7 @@ function main(): void {
   if (relaxedSimdSupported()) backends.push(['wasm-relaxed', bind(createWasmGemm({ relaxed: true })!)]);
   else console.log('relaxed SIMD does not validate here: wasm-relaxed rows are skipped');
 
-  const shapes = quick ? QUICK_SHAPES : ALL_SHAPES;
+  const shapes = args.shapes.length > 0 ? args.shapes : quick ? QUICK_SHAPES : ALL_SHAPES;
   const budget = quick ? 0.3 : 1.0;
   const rand = mulberry32(42);
   const results: Measurement[] = [];
