@@ -112,6 +112,12 @@ export interface TrainerConfig {
   seed?: number;
   /** The workers' compute backend (a @loom/core backend name). Default 'wasm'. */
   backend?: string;
+  /**
+   * A module imported (in the coordinator and in every worker) before the backend is chosen: a plug-in
+   * backend registers itself there with registerBackend(). A package name, an absolute path or a file:
+   * URL. Default: none (the built-in backends).
+   */
+  backendModule?: string | null;
   /** Evaluation of data.valid (needs data.valid). Default: at the end of each epoch when data.valid is given. */
   eval?: EvalConfig | null;
   /** Checkpoints. Default: none (restarts after a fault then start from step 0). */
@@ -134,6 +140,7 @@ export const TRAINER_DEFAULTS = {
   clipNorm: 5,
   seed: 1234,
   backend: 'wasm',
+  backendModule: null,
   eval: null,
   checkpoint: null,
   resume: null,
@@ -155,6 +162,7 @@ export interface ResolvedConfig {
   clipNorm: number | null;
   seed: number;
   backend: string;
+  backendModule: string | null;
   eval: Required<EvalConfig> | null;
   checkpoint: Required<CheckpointConfig> | null;
   resume: string | null;
@@ -169,7 +177,7 @@ export class ConfigError extends Error {
 
 const KEYS: readonly (keyof TrainerConfig)[] = [
   'model', 'data', 'optimizer', 'schedule', 'workers', 'globalBatch', 'bptt', 'accumulation', 'epochs', 'maxSteps',
-  'clipNorm', 'seed', 'backend', 'eval', 'checkpoint', 'resume', 'faults', 'faultInjection',
+  'clipNorm', 'seed', 'backend', 'backendModule', 'eval', 'checkpoint', 'resume', 'faults', 'faultInjection',
 ];
 
 const fail = (msg: string): never => {
@@ -275,6 +283,8 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   const clipNorm = c.clipNorm === null ? null : positive('clipNorm', c.clipNorm);
   const seed = int('seed', c.seed, 0);
   if (typeof c.backend !== 'string' || c.backend === '') fail(`backend must be a backend name such as 'wasm' or 'reference', got ${show(c.backend)}`);
+  const backendModule = c.backendModule === null ? null : typeof c.backendModule === 'string' && c.backendModule !== '' && !c.backendModule.startsWith('.')
+    ? c.backendModule : fail(`backendModule must be a package name, an absolute path or a file: URL, got ${show(c.backendModule)}`);
 
   // eval
   let evalConfig: Required<EvalConfig> | null = null;
@@ -332,7 +342,7 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   return {
     model: { module: model.module as string, export: model.export as string, config: model.config },
     data, optimizer: c.optimizer as OptimizerConfig, schedule,
-    workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend: c.backend as string,
+    workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend: c.backend as string, backendModule,
     eval: evalConfig, checkpoint, resume, faults, faultInjection,
   };
 }

@@ -32,7 +32,7 @@ export interface PlainTensor {
  * or an absolute path as it is; a package name as the coordinator package resolves it (so '@loom/models'
  * works), else as the current directory does.
  */
-export function resolveModelUrl(spec: ModelSpec): string {
+export function resolveModelUrl(spec: Pick<ModelSpec, 'module'>, key = 'model.module'): string {
   const m = spec.module;
   if (m.startsWith('file:')) return m;
   if (path.isAbsolute(m)) return pathToFileURL(m).href;
@@ -43,7 +43,7 @@ export function resolveModelUrl(spec: ModelSpec): string {
       // try the next base
     }
   }
-  throw new ConfigError(`trainer config: model.module ${JSON.stringify(m)} cannot be resolved from @loom/coordinator nor from ${process.cwd()}`);
+  throw new ConfigError(`trainer config: ${key} ${JSON.stringify(m)} cannot be resolved from @loom/coordinator nor from ${process.cwd()}`);
 }
 
 /**

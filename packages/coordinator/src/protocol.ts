@@ -51,6 +51,8 @@ export interface WorkerInit {
   /** The parameter names and offsets the coordinator laid out; the worker checks its replica matches. */
   layout: { name: string; offset: number; size: number }[];
   backend: string;
+  /** Imported before setBackend(backend): where a plug-in backend registers itself (a file: URL). */
+  backendModule: string | null;
   seed: number;
   train: WorkerTokenSource;
   /** B (all workers), the window length, the micro-batches per worker. */

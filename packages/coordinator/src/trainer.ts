@@ -19,7 +19,7 @@ import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { Packr } from 'msgpackr';
 import { ConfigError, describeConfig, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig } from './config.js';
 import { makeSchedule } from './schedule.js';
-import { buildModel, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
+import { buildModel, importModule, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
 import { WorkerFault, WorkerPool } from './pool.js';
 import type {
   FaultReport, StepEvent, TrainerEvent, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTiming, WorkerTokenSource,
@@ -89,6 +89,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   // Set up by prepare():
   private model!: SequenceModel;
   private modelUrl!: string;
+  private backendUrl: string | null = null;
   private buffers!: SharedBuffers;
   private views!: SharedViews;
   private optimizer!: FlatOptimizer<OptimizerKind>;
@@ -108,6 +109,15 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   /** Asks training to end after the current step, with a checkpoint (as SIGINT does). */
   stop(): void {
     this.stopReason ??= 'stop()';
+  }
+
+  /**
+   * The coordinator's replica of the model (built by run()). Its parameters are views of the shared values,
+   * so after run() it is the trained model (for evaluation, sampling, saving).
+   */
+  get trainedModel(): SequenceModel {
+    if (!this.model) throw new Error('Trainer.trainedModel: the model is built by run(); use it after run() started');
+    return this.model;
   }
 
   /** The current parameter values by name (copies); after run(), the trained ones. */
@@ -190,6 +200,10 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   private async prepare(): Promise<CheckpointInput> {
     const cfg = this.config;
     this.modelUrl = resolveModelUrl(cfg.model);
+    if (cfg.backendModule) {
+      this.backendUrl = resolveModelUrl({ module: cfg.backendModule }, 'backendModule');
+      await importModule(this.backendUrl);
+    }
     // The coordinator's replica lays out and initialises the shared parameters; workers adopt them.
     const previous = getBackend();
     setBackend(cfg.backend);
@@ -271,7 +285,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
         ? { rank: cfg.faultInjection.rank, step: cfg.faultInjection.step, kind: cfg.faultInjection.kind } : null;
       const ready: WorkerReady[] = await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
         rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
-        layout, backend: cfg.backend, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
+        layout, backend: cfg.backend, backendModule: this.backendUrl, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
         accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
         barrierTimeoutMs: stepMs + 10_000, faultInjection: fi,
       } satisfies WorkerInit));

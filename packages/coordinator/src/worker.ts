@@ -14,7 +14,7 @@ import {
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { AbortedError, Barrier, abortAll } from './barrier.js';
 import {
-  buildModel, detachState, modelGenerators, plainToState, stateToPlain, type SequenceModel,
+  buildModel, detachState, importModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
 import { globalNorm, reduceSlice, type SliceBounds } from './reduce.js';
@@ -63,6 +63,7 @@ class TrainingWorker implements WorkerControl {
   async init(init: WorkerInit): Promise<WorkerReady> {
     this.init_ = init;
     const { rank, workers: N, accumulation: A, globalBatch: B } = init;
+    if (init.backendModule) await importModule(init.backendModule);
     setBackend(init.backend);
     defaultGenerator.seed(init.seed);
     this.model = await buildModel(init.model.url, init.model.export, init.model.config);
