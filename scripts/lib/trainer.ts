@@ -1,0 +1,107 @@
+/*
+ * What `train` needs from a training loop, whoever runs it: the steps of truncated BPTT over the token
+ * file's lanes, the optimizer, clipping and schedule, a validation pass at each epoch end (and every
+ * train.evalEvery steps), checkpoints, resuming from one, and stopping cleanly when asked. The script
+ * watches it through TrainHooks (progress bar, metrics.jsonl) and gets the trained model back for the test
+ * evaluation and the sample.
+ */
+import type { Checkpoint } from '@loom/core';
+import type { RNNLanguageModel } from '@loom/models';
+import * as os from 'node:os';
+import { ConfigError, type TrainConfig } from './config.js';
+import type { PreparedCorpus, TokenizerSpec } from './corpus.js';
+
+export interface StepEvent {
+  /** Optimizer steps taken so far in the run (from 1). */
+  step: number;
+  /** From 1. */
+  epoch: number;
+  /** Window index within the epoch (from 0) and windows per epoch. */
+  window: number;
+  windows: number;
+  /** Mean training loss of this step over the global batch. */
+  loss: number;
+  /** The lr this step used. */
+  lr: number;
+  /** Training tokens consumed so far in the run (T·B per step over all workers). */
+  tokens: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+export interface EvalEvent {
+  step: number;
+  epoch: number;
+  split: 'valid';
+  loss: number;
+  ppl: number;
+  tokens: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  onStep(e: StepEvent): void;
+  onEval(e: EvalEvent): void;
+  onCheckpoint(e: { step: number; path: string }): void;
+  /** A line worth printing (workers started, the batch split, a resume). */
+  onInfo(line: string): void;
+}
+
+export interface TrainRequest {
+  config: TrainConfig;
+  corpus: PreparedCorpus;
+  /** Where checkpoints go. */
+  checkpointDir: string;
+  /** A loaded checkpoint to continue from. */
+  resume: Checkpoint | null;
+  hooks: TrainHooks;
+  /** Aborted on SIGINT: stop after the current step, checkpoint, return. */
+  signal: AbortSignal;
+  /** Extra data stored in every checkpoint (the tokenizer, so a checkpoint alone can sample). */
+  checkpointExtra: { tokenizer: TokenizerSpec };
+}
+
+export interface TrainOutcome {
+  /** The trained model (on the main thread), for the test evaluation and the sample. */
+  model: RNNLanguageModel;
+  step: number;
+  epoch: number;
+  stopped: 'completed' | 'maxSteps' | 'interrupted';
+  /** The last checkpoint written. */
+  checkpoint: string | null;
+  /** Seconds spent training (this process and the runs it resumed). */
+  seconds: number;
+  tokens: number;
+  workers: number;
+}
+
+/** The data position a checkpoint resumes from: the next window to run. */
+export interface Position {
+  /** From 0. */
+  epoch: number;
+  window: number;
+}
+
+/** Steps of the whole run: every epoch's windows, capped by train.maxSteps. */
+export function plannedSteps(config: TrainConfig, windowsPerEpoch: number): number {
+  const all = config.train.epochs * windowsPerEpoch;
+  return config.train.maxSteps > 0 ? Math.min(all, config.train.maxSteps) : all;
+}
+
+/** The number of workers: train.workers, or the core count lowered to a divisor of the batch. */
+export function resolveWorkers(config: TrainConfig, cores = os.availableParallelism()): { workers: number; note: string } {
+  const B = config.train.batchSize;
+  if (config.train.workers > 0) {
+    if (B % config.train.workers !== 0) {
+      throw new ConfigError(`train.batchSize ${B} is not divisible by train.workers ${config.train.workers}: every worker takes B / workers lanes, so the batch must split evenly (try --train.workers=${largestDivisor(B, config.train.workers)} or a batchSize that is a multiple of ${config.train.workers})`);
+    }
+    return { workers: config.train.workers, note: 'train.workers' };
+  }
+  const n = largestDivisor(B, cores);
+  return { workers: n, note: n === cores ? `the core count (${cores})` : `the core count is ${cores}; ${n} is the largest that divides batchSize ${B}` };
+}
+
+function largestDivisor(B: number, atMost: number): number {
+  for (let n = Math.min(atMost, B); n > 1; n--) if (B % n === 0) return n;
+  return 1;
+}
