@@ -187,7 +187,7 @@ function main(): void {
   const results: Measurement[] = [];
   console.log(`bench:models: backend ${getBackend().name}, 1 thread, ${WARMUP} warm-up + ${steps} measured steps, load average ${loadavg()[0].toFixed(2)}`);
   const header = ['workload', 'tokens/s', 'PyTorch tokens/s', 'ratio', 'target', 'ms step', 'ms output', 'ms recurrent', 'ms optimizer'];
-  if (torch) header.splice(3, 0, 'PyTorch here');
+  if (torch) header.splice(3, 0, 'PyTorch here', 'ratio here');
   const rows: string[][] = [];
   for (const w of workloads) {
     const r = measure(w, steps);
@@ -197,14 +197,16 @@ function main(): void {
       w.name, r.tokensPerSec.toFixed(0), String(w.pytorch), `${r.ratioToPytorch.toFixed(2)}`, `${w.target.toFixed(2)}${r.ratioToPytorch >= w.target ? ' met' : ' missed'}`,
       r.msStep.toFixed(1), r.msOutput.toFixed(1), r.msRecurrent.toFixed(1), r.msOptimizer.toFixed(1),
     ];
-    if (torch) row.splice(3, 0, r.pytorchMeasured!.toFixed(0));
+    if (torch) row.splice(3, 0, r.pytorchMeasured!.toFixed(0), (r.tokensPerSec / r.pytorchMeasured!).toFixed(2));
     rows.push(row);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));
   for (const r of rows) console.log(line(r));
-  console.log(`PyTorch tokens/s: 1 process, 1 thread, from ../shared/BENCHMARKS.md (ms columns: medians of each part; they need not add up to the median step). Load average now ${loadavg()[0].toFixed(2)}.`);
+  console.log('PyTorch tokens/s: 1 process, 1 thread, from ../shared/BENCHMARKS.md; ratio and target against those.');
+  if (torch) console.log('PyTorch here: the same step re-measured in this run (ratio here: Loom ÷ that), right after Loom\'s steps.');
+  console.log(`ms columns: medians of each part (they need not add up to the median step). Load average now ${loadavg()[0].toFixed(2)}.`);
   if (json) {
     writeFileSync(json, JSON.stringify(results.map(({ pytorchMeasured, msStep: _step, ...r }) => (torch ? { ...r, pytorchMeasured } : r)), null, 2) + '\n');
     console.log(`wrote ${json}`);
