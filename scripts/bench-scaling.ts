@@ -161,7 +161,7 @@ function chart(rows: Row[]): string {
       { text: 'Time per step by phase (ms, mean over workers)', left: '53%', top: 8, textStyle: { fontSize: 14 } },
     ],
     legend: { bottom: 4, type: 'plain' },
-    grid: [{ left: '6%', right: '53%', top: 50, bottom: 80 }, { left: '56%', right: '3%', top: 50, bottom: 80 }],
+    grid: [{ left: '6%', right: '53%', top: 70, bottom: 80 }, { left: '56%', right: '3%', top: 70, bottom: 80 }],
     xAxis: [
       { type: 'category', data: xs, gridIndex: 0, name: 'workers', nameLocation: 'middle', nameGap: 25 },
       { type: 'category', data: bars, gridIndex: 1, axisLabel: { rotate: 30, fontSize: 9, interval: 0 } },
