@@ -40,7 +40,7 @@ describe('worker faults', () => {
   const cases = [
     { kind: 'throw', rank: 1, step: 3, report: { kind: 'error', rank: 1, step: 3, phase: 'computing' }, message: /^worker 1 threw at step 3 \(computing\): Error: injected fault: worker 1 throws at step 3$/ },
     { kind: 'exit', rank: 0, step: 4, report: { kind: 'exit', rank: 0, step: 4, phase: 'computing' }, message: /^worker 0 exited at step 4 \(computing\): .*code: 7/ },
-    { kind: 'hang', rank: 1, step: 5, report: { kind: 'timeout', rank: 1, step: 5, phase: 'computing' }, message: /^worker 1 stopped answering: step 5 not finished after 1500 ms \(worker 1 was computing\); worker 0 was at barrier 'gradients ready'; terminated$/ },
+    { kind: 'hang', rank: 1, step: 5, report: { kind: 'timeout', rank: 1, step: 5, phase: 'computing' }, message: /^worker 1 stopped answering: step 5 not finished after 3000 ms \(worker 1 was computing\); worker 0 was at barrier 'gradients ready'; terminated$/ },
   ] as const;
 
   for (const c of cases) {
@@ -48,7 +48,7 @@ describe('worker faults', () => {
       const t0 = performance.now();
       const { rec, params, result } = await run(config({
         faultInjection: { rank: c.rank, step: c.step, kind: c.kind },
-        faults: { stepTimeoutMs: c.kind === 'hang' ? 1500 : 20_000, startTimeoutMs: 60_000 },
+        faults: { stepTimeoutMs: c.kind === 'hang' ? 3000 : 20_000, startTimeoutMs: 60_000 },
       }));
       const faults = rec.of('fault');
       expect(faults).toHaveLength(1);
