@@ -8,7 +8,8 @@
  * Training feeds the gold previous token (teacher forcing), or with probability 1 - ratio per position the
  * model's own previous prediction (scheduled sampling, Bengio et al. 2015). Decoding is greedy or beam
  * search. The decoder's step is one method, `decodeStep(inputs, state, encoded)`, that receives the
- * encoder's outputs and lengths: an attention decoder (a later issue) overrides that method alone.
+ * encoder's outputs and lengths: the attention decoder (AttentionSeq2Seq, attention/encoder-decoder.ts)
+ * overrides it and `encode`, and passes a Seq2SeqLayout for its wider decoder input.
  *
  * Token conventions: targets are in the target vocabulary, end with EOS and are padded with PAD; BOS
  * starts decoding. Sources are padded with PAD and come with their lengths. Decoding never emits PAD or
@@ -66,16 +67,14 @@ export interface EncoderOutput {
 }
 
 /**
- * How a subclass reshapes the recurrent parts: an attention decoder reads a bidirectional encoder and
- * feeds a context vector into each decoder step and into the output layer. Default: this model's layout.
+ * How a subclass reshapes the recurrent parts: an attention decoder (attention/encoder-decoder.ts) reads a
+ * bidirectional encoder and feeds a context vector into each decoder step. Default: this model's layout.
  */
 export interface Seq2SeqLayout {
   /** The encoder runs both ways: outputs [S, B, 2H], state [2L, B, H] (the subclass bridges it). Default false. */
   bidirectionalEncoder?: boolean;
   /** Features of each decoder input step. Default embedSize. */
   decoderInputSize?: number;
-  /** Features the output layer reads. Default hiddenSize. */
-  outputInputSize?: number;
 }
 
 export interface Seq2SeqOptions {
@@ -155,7 +154,7 @@ export class Seq2Seq extends Module {
     const bidirectional = layout.bidirectionalEncoder ?? false;
     this.encoder = new RecurrentLayer(c.cell, { inputSize: E, hiddenSize: H, numLayers, bidirectional, dropout: p, generator: g, dtype });
     this.decoder = new RecurrentLayer(c.cell, { inputSize: layout.decoderInputSize ?? E, hiddenSize: H, numLayers, dropout: p, generator: g, dtype });
-    this.output = new Linear(layout.outputInputSize ?? H, c.tgtVocabSize, { dtype, generator: g });
+    this.output = new Linear(H, c.tgtVocabSize, { dtype, generator: g });
     for (const t of [this.srcEmbedding.weight, this.tgtEmbedding.weight, this.output.weight]) init.uniform(t, -0.1, 0.1, g);
     init.constant(this.output.bias!, 0);
   }

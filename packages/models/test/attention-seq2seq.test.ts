@@ -11,19 +11,21 @@ const base = (over: Partial<AttentionSeq2SeqConfig> = {}): AttentionSeq2SeqConfi
 });
 
 describe('AttentionSeq2Seq: structure', () => {
-  it('bridges the bidirectional encoder to the decoder; the output layer reads [s; c]', () => {
+  it('bridges the bidirectional encoder to the decoder; the decoder reads [embedding; context]', () => {
     const m = new AttentionSeq2Seq(base({ cell: 'lstm', numLayers: 2 }));
     const { ids, lengths } = padSequences([[3, 4, 5], [6]], PAD);
     const enc = noGrad(() => m.encode(ids, lengths));
     expect(enc.outputs.shape).toEqual([3, 2, 10]); // [S, B, 2H]
     expect(enc.state.h.shape).toEqual([2, 2, 5]); // [L, B, H]
     expect(enc.state.c!.shape).toEqual([2, 2, 5]);
-    expect(m.output.weight.shape).toEqual([8, 15]);
+    expect(m.combine.weight.shape).toEqual([5, 15]); // [H, 3H]
+    expect(m.output.weight.shape).toEqual([8, 5]);
     expect(m.decoder.inputSize).toBe(4 + 10);
     const names = m.namedParameters().map(([n]) => n);
     expect(names).toContain('encoder.weight_ih_l1_reverse');
-    expect(names.slice(-8)).toEqual([
+    expect(names.slice(-10)).toEqual([
       'bridge.weight', 'bridge.bias', 'bridgeCell.weight', 'bridgeCell.bias', 'attention.query.weight', 'attention.key.weight', 'attention.key.bias', 'attention.v',
+      'combine.weight', 'combine.bias',
     ]);
   });
 

@@ -6,12 +6,14 @@
  *   step i (previous token y, state s_{i-1}):
  *     c_i, α_i = AdditiveAttention(query = top layer of s_{i-1}, annotations)
  *     s_i = decoder([embed(y); c_i], s_{i-1})
- *     logits_i = W_o·[s_i; c_i] + b_o
+ *     logits_i = W_o·tanh(W_c·[s_i; c_i] + b_c) + b_o
  *
  * Only `encode` (the bridge) and `decodeStep` (the loop above) differ from Seq2Seq, so teacher forcing,
  * scheduled sampling, greedy decoding and beam search are the base class's. Deviations from the paper:
- * the output layer reads [s_i; c_i] (no maxout layer, no y_{i-1} term); the bridge reads both directions'
- * final states (the paper: the backward one).
+ * the layer before the output is Luong et al.'s (2015) attentional state tanh(W_c·[s_i; c_i]) rather
+ * than a maxout over s_{i-1}, y_{i-1} and c_i (it keeps the output layer at H inputs, which dominates
+ * the cost with a vocabulary of thousands); the bridge reads both directions' final states (the paper:
+ * the backward one).
  */
 import {
   Linear, ShapeError, concat, dropout, fmtShape, linear, permute, reshape, slice, tanh, tensor,
@@ -43,21 +45,22 @@ export interface GreedyAttentionResult {
 
 /**
  * Parameters, in namedParameters() order: Seq2Seq's (srcEmbedding, tgtEmbedding, encoder.* with its
- * _reverse direction, decoder.* reading E + 2H features, output.weight [V, 3H], output.bias), then
+ * _reverse direction, decoder.* reading E + 2H features, output.weight [V, H], output.bias), then
  * bridge.weight [H, 2H], bridge.bias, bridgeCell.* (LSTM only), attention.* (AdditiveAttention with
- * Hq = H, Hk = 2H).
+ * Hq = H, Hk = 2H), combine.weight [H, 3H], combine.bias (Linear's default init).
  */
 export class AttentionSeq2Seq extends Seq2Seq {
   readonly attentionSize: number;
   bridge: Linear;
   bridgeCell: Linear | null;
   attention: AdditiveAttention;
+  combine: Linear;
   /** attention memories of encoder outputs (keys projected once per source batch). */
   _memories = new WeakMap<Tensor, AttentionMemory>();
 
   constructor(config: AttentionSeq2SeqConfig) {
     const { embedSize: E, hiddenSize: H } = config;
-    super(config, 'AttentionSeq2Seq', { bidirectionalEncoder: true, decoderInputSize: E + 2 * H, outputInputSize: 3 * H });
+    super(config, 'AttentionSeq2Seq', { bidirectionalEncoder: true, decoderInputSize: E + 2 * H });
     const A = config.attentionSize ?? H;
     checkPositiveInts('AttentionSeq2Seq', { attentionSize: A }, ['attentionSize']);
     this.attentionSize = A;
@@ -65,6 +68,7 @@ export class AttentionSeq2Seq extends Seq2Seq {
     this.bridge = new Linear(2 * H, H, { dtype, generator: g });
     this.bridgeCell = this.config.cell === 'lstm' ? new Linear(2 * H, H, { dtype, generator: g }) : null;
     this.attention = new AdditiveAttention({ querySize: H, keySize: 2 * H, attentionSize: A, dtype, generator: g });
+    this.combine = new Linear(3 * H, H, { dtype, generator: g });
   }
 
   /** The bidirectional encoder; its final state [2L, B, H] bridged to the decoder's [L, B, H]. */
@@ -102,8 +106,8 @@ export class AttentionSeq2Seq extends Seq2Seq {
       outs.push(concat([r.output, context], 2)); // [1, B, 3H]
       alphas.push(reshape(a.weights, [1, B, S]));
     }
-    const o = dropout(concat(outs, 0), p, this.training, this.generator); // [T, B, 3H]
-    const logits = linear(reshape(o, [T * B, 3 * H]), this.output.weight, this.output.bias); // [T·B, V]
+    const attentional = tanh(this.combine.forward(reshape(concat(outs, 0), [T * B, 3 * H]))); // [T·B, H]
+    const logits = linear(dropout(attentional, p, this.training, this.generator), this.output.weight, this.output.bias); // [T·B, V]
     return { logits: reshape(logits, [T, B, this.config.tgtVocabSize]), state: s, attention: concat(alphas, 0) };
   }
 

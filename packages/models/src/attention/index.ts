@@ -17,3 +17,6 @@ export {
   AttentionSeq2Seq, type AttentionSeq2SeqConfig, type AttentionDecodeStep, type GreedyAttentionResult,
 } from './encoder-decoder.js';
 export type { Seq2SeqLayout } from '../seq2seq.js';
+// Evaluation: corpus BLEU and attention heatmaps.
+export { corpusBleu, type BleuResult } from './bleu.js';
+export { attentionHeatmapSvg, type HeatmapPanel, type HeatmapOptions } from './heatmap.js';
