@@ -2,8 +2,8 @@
  * The deterministic all-reduce arithmetic, one slice at a time (see shared-memory.ts for the layout).
  *
  * Worker r sums slice r of every worker's gradient into grads[0], adding the workers in rank order
- * 0, 1, ..., N-1, one float32 addition at a time (a typed-array store rounds each partial sum to float32,
- * exactly what the backend's in-place gradient accumulation does). So the result never depends on timing,
+ * 0, 1, ..., N-1, one float32 addition at a time (each partial sum rounded to float32, exactly what the
+ * backend's in-place gradient accumulation does). So the result never depends on timing,
  * and N workers with one micro-batch each give bit for bit the gradient of one worker that accumulates N
  * micro-batches in the same order.
  */
@@ -22,29 +22,43 @@ export interface SliceBounds {
 
 /**
  * grads[0][i] = (((g0[i] + g1[i]) + g2[i]) + ... + g_{N-1}[i]) · scale for i in the slice, then
- * chunkSums[c] = Σ grads[0][i]² (float64) over each chunk c of the slice. Chunk by chunk, so each chunk
- * stays in cache across the passes. `scale` 1 skips the multiplication (one worker, no accumulation:
- * averaging does nothing).
+ * chunkSums[c] = Σ grads[0][i]² (float64) over each chunk c of the slice. One pass per chunk: Math.fround
+ * after every addition and after the multiplication is exactly what storing each partial result in a
+ * Float32Array would give (float32 arithmetic), without the stores. With one worker and scale 1 (no
+ * accumulation) only the sums of squares are taken: averaging does nothing.
  */
 export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number): void {
   const dst = grads[0];
+  const N = grads.length;
+  const src = grads[1];
   for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
     const a = c * CHUNK;
     const b = Math.min(a + CHUNK, length);
-    for (let w = 1; w < grads.length; w++) {
-      const src = grads[w];
-      for (let i = a; i < b; i++) dst[i] += src[i];
-    }
     let ss = 0;
-    if (scale !== 1) {
+    if (N === 1 && scale === 1) {
       for (let i = a; i < b; i++) {
-        dst[i] *= scale;
-        const v = dst[i]; // read back: the stored float32, not the float64 product
+        const v = dst[i];
+        ss += v * v;
+      }
+    } else if (N === 1) {
+      for (let i = a; i < b; i++) {
+        const v = Math.fround(dst[i] * scale);
+        dst[i] = v;
+        ss += v * v;
+      }
+    } else if (N === 2) {
+      // The common case, without the inner loop over workers.
+      for (let i = a; i < b; i++) {
+        const v = Math.fround(Math.fround(dst[i] + src[i]) * scale);
+        dst[i] = v;
         ss += v * v;
       }
     } else {
       for (let i = a; i < b; i++) {
-        const v = dst[i];
+        let acc = dst[i];
+        for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i]);
+        const v = Math.fround(acc * scale);
+        dst[i] = v;
         ss += v * v;
       }
     }
