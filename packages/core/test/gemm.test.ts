@@ -206,5 +206,7 @@ describe('wasm GEMM', () => {
     const x = new Float32Array(6);
     expect(() => kernel.gemm(false, true, 2, 3, 3, x, 0, 3, x, 0, 2, x, 0, 3, false)).toThrow(/WasmGemm.gemm: argument 'ldb'/);
     expect(() => kernel.gemm(false, false, 2, 3, 3, x, 1, 3, new Float32Array(9), 0, 3, x, 0, 3, false)).toThrow(/argument 'a' is too short/);
+    const f64 = new Float64Array(9) as unknown as Float32Array;
+    expect(() => kernel.gemm(false, false, 2, 3, 3, x, 0, 3, f64, 0, 3, x, 0, 3, false)).toThrow(/argument 'b' must be a Float32Array/);
   });
 });

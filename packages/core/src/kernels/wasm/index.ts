@@ -162,6 +162,9 @@ class WasmGemmKernel implements WasmGemm {
     accumulate: boolean,
   ): void {
     checkGemmArgs('WasmGemm.gemm', transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+    for (const [name, x] of [['a', a], ['b', b], ['c', c]] as const) {
+      if (!(x instanceof Float32Array)) throw new TypeError(`WasmGemm.gemm: argument '${name}' must be a Float32Array (float64 products go to gemmReference)`);
+    }
     if (m === 0 || n === 0) return;
     if (k === 0) {
       if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
