@@ -13,7 +13,8 @@
 // Register budget (why the tiles are what they are): V8 on Node 20 gives wasm 15 xmm registers.
 // A tile needs MR·NR/4 accumulators + NR/4 B vectors + 1 A broadcast (+1 temporary for mul+add):
 //   4×8 plain:   8 + 2 + 1 + 1 = 12     3×12 relaxed: 9 + 3 + 1 = 13
-// Tiles that do not fit (6×8, 4×12, k-unrolled variants) spill and were measured 30–50% slower.
+// Bigger tiles ran 30–40% slower: 5×8 and 6×8 measured here (5×8 relaxed counts only 13, so V8
+// evidently keeps a register or two for itself), 4×12 and k-unrolled variants in the earlier probes.
 
 import { FunctionBuilder, ModuleBuilder, i32, v128, type ValType } from './assembler.js';
 import type { WasmMemory } from './runtime.js';
