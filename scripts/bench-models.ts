@@ -61,6 +61,10 @@ interface Measurement {
   msOptimizer: number;
   /** PyTorch re-measured in this run (--torch), else null. */
   pytorchMeasured: number | null;
+  /** tokens/s from the process's CPU time rather than wall time: what the step costs when the machine is
+   *  shared (an estimate of the unloaded figure; V8's helper threads count too, so it errs low). */
+  tokensPerSecCpu: number;
+  pytorchMeasuredCpu: number | null;
   /** Median whole step (not written to --json). */
   msStep: number;
 }
@@ -114,9 +118,10 @@ function measure(w: Workload, steps: number): Measurement {
   const sgd = new FlatOptimizer(flat, 'sgd', { lr: LR });
   const g = new Generator(1234);
   let state: RecurrentState | null = null;
-  const times = { output: [] as number[], recurrent: [] as number[], optimizer: [] as number[], total: [] as number[] };
+  const times = { output: [] as number[], recurrent: [] as number[], optimizer: [] as number[], total: [] as number[], cpu: [] as number[] };
   for (let s = 0; s < WARMUP + steps; s++) {
     const x = randomIds(g, T, B, w.model.vocabSize), y = randomIds(g, T, B, w.model.vocabSize);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const f = model.features(x, state); // [T, B, H]
     const cut = f.output.detach().requireGrad();
@@ -130,6 +135,7 @@ function measure(w: Workload, steps: number): Measurement {
     sgd.step();
     model.zeroGrad();
     const t4 = performance.now();
+    const c1 = process.cpuUsage(c0);
     state = detachState(f.state);
     if (!Number.isFinite(loss.item())) throw new Error(`bench-models: ${w.name}: the loss became ${loss.item()}`);
     if (s >= WARMUP) {
@@ -137,6 +143,7 @@ function measure(w: Workload, steps: number): Measurement {
       times.output.push(t2 - t1);
       times.optimizer.push(t4 - t3);
       times.total.push(t4 - t0);
+      times.cpu.push((c1.user + c1.system) / 1000);
     }
   }
   const tokensPerSec = (T * B) / (median(times.total) / 1000);
@@ -144,7 +151,7 @@ function measure(w: Workload, steps: number): Measurement {
     workload: w.name, backend: getBackend().name, workers: 1, mode: 'train', tokensPerSec,
     ratioToPytorch: tokensPerSec / w.pytorch,
     msOutput: median(times.output), msRecurrent: median(times.recurrent), msOptimizer: median(times.optimizer),
-    pytorchMeasured: null, msStep: median(times.total),
+    pytorchMeasured: null, tokensPerSecCpu: (T * B) / (median(times.cpu) / 1000), pytorchMeasuredCpu: null, msStep: median(times.total),
   };
 }
 
@@ -160,18 +167,19 @@ class LM(nn.Module):
     def forward(s, x, h):
         o, h = s.rnn(s.encoder(x), h); return s.decoder(o.reshape(-1, H)), h
 m = LM(); opt = torch.optim.SGD(m.parameters(), lr=1)
-h = None; times = []
+h = None; times = []; cpu = []
 for i in range(3 + steps):
     x = torch.randint(V, (T, B)); y = torch.randint(V, (T, B))
-    t0 = time.perf_counter()
+    t0 = time.perf_counter(); c0 = time.process_time()
     logits, h = m(x, h); loss = F.cross_entropy(logits, y.reshape(-1))
     opt.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(m.parameters(), 5); opt.step()
     h = tuple(t.detach() for t in h) if isinstance(h, tuple) else h.detach()
-    if i >= 3: times.append(time.perf_counter() - t0)
-times.sort(); print(json.dumps(T * B / times[len(times) // 2]))
+    if i >= 3: times.append(time.perf_counter() - t0); cpu.append(time.process_time() - c0)
+times.sort(); cpu.sort(); print(json.dumps([T * B / times[len(times) // 2], T * B / cpu[len(cpu) // 2]]))
 `;
 
-function measureTorch(w: Workload, steps: number): number {
+/** PyTorch's tokens/s by wall time and by CPU time. */
+function measureTorch(w: Workload, steps: number): [number, number] {
   const blas = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
   const m = w.model;
   const args = [m.cell, m.vocabSize, m.embedSize, m.hiddenSize, m.numLayers, w.bptt, w.batch, steps].map(String);
@@ -179,25 +187,28 @@ function measureTorch(w: Workload, steps: number): number {
     env: { ...process.env, ...(existsSync(blas) ? { LD_LIBRARY_PATH: blas } : {}), OMP_NUM_THREADS: '1' },
     encoding: 'utf8',
   });
-  return JSON.parse(out) as number;
+  return JSON.parse(out) as [number, number];
 }
 
 function main(): void {
   const { workloads, steps, json, torch } = parseArgs(process.argv.slice(2));
   const results: Measurement[] = [];
   console.log(`bench:models: backend ${getBackend().name}, 1 thread, ${WARMUP} warm-up + ${steps} measured steps, load average ${loadavg()[0].toFixed(2)}`);
-  const header = ['workload', 'tokens/s', 'PyTorch tokens/s', 'ratio', 'target', 'ms step', 'ms output', 'ms recurrent', 'ms optimizer'];
+  const header = ['workload', 'tokens/s', 'PyTorch tokens/s', 'ratio', 'target', 'ms step', 'ms output', 'ms recurrent', 'ms optimizer', 'tokens/s (cpu)'];
   if (torch) header.splice(3, 0, 'PyTorch here', 'ratio here');
+  if (torch) header.push('PyTorch here (cpu)', 'ratio (cpu)');
   const rows: string[][] = [];
   for (const w of workloads) {
     const r = measure(w, steps);
-    if (torch) r.pytorchMeasured = measureTorch(w, steps);
+    if (torch) [r.pytorchMeasured, r.pytorchMeasuredCpu] = measureTorch(w, steps);
     results.push(r);
     const row = [
       w.name, r.tokensPerSec.toFixed(0), String(w.pytorch), `${r.ratioToPytorch.toFixed(2)}`, `${w.target.toFixed(2)}${r.ratioToPytorch >= w.target ? ' met' : ' missed'}`,
       r.msStep.toFixed(1), r.msOutput.toFixed(1), r.msRecurrent.toFixed(1), r.msOptimizer.toFixed(1),
     ];
+    row.push(r.tokensPerSecCpu.toFixed(0));
     if (torch) row.splice(3, 0, r.pytorchMeasured!.toFixed(0), (r.tokensPerSec / r.pytorchMeasured!).toFixed(2));
+    if (torch) row.push(r.pytorchMeasuredCpu!.toFixed(0), (r.tokensPerSecCpu / r.pytorchMeasuredCpu!).toFixed(2));
     rows.push(row);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -206,9 +217,10 @@ function main(): void {
   for (const r of rows) console.log(line(r));
   console.log('PyTorch tokens/s: 1 process, 1 thread, from ../shared/BENCHMARKS.md; ratio and target against those.');
   if (torch) console.log('PyTorch here: the same step re-measured in this run (ratio here: Loom ÷ that), right after Loom\'s steps.');
+  console.log('(cpu): tokens/s from the process\'s CPU time per step, the cost of a step whatever else runs (V8\'s helper threads included).');
   console.log(`ms columns: medians of each part (they need not add up to the median step). Load average now ${loadavg()[0].toFixed(2)}.`);
   if (json) {
-    writeFileSync(json, JSON.stringify(results.map(({ pytorchMeasured, msStep: _step, ...r }) => (torch ? { ...r, pytorchMeasured } : r)), null, 2) + '\n');
+    writeFileSync(json, JSON.stringify(results.map(({ pytorchMeasured, pytorchMeasuredCpu, msStep: _step, ...r }) => (torch ? { ...r, pytorchMeasured, pytorchMeasuredCpu } : r)), null, 2) + '\n');
     console.log(`wrote ${json}`);
   }
 }
