@@ -33,6 +33,7 @@ interface Measurement {
 const WORKLOADS: Workload[] = [
   { name: 'LSTM 2x200 T20 B20', kind: 'lstm', layers: 2, D: 200, H: 200, T: 20, B: 20 },
   { name: 'GRU 2x200 T20 B20', kind: 'gru', layers: 2, D: 200, H: 200, T: 20, B: 20 },
+  { name: 'LSTM 2x256 D64 T64 B32', kind: 'lstm', layers: 2, D: 64, H: 256, T: 64, B: 32 }, // W3's recurrent part
   { name: 'LSTM 2x650 T35 B20', kind: 'lstm', layers: 2, D: 650, H: 650, T: 35, B: 20 },
 ];
 
@@ -143,7 +144,7 @@ function measureTorch(w: Workload, budget: number): Times | null {
 
 function main(): void {
   const { quick, torch, json } = parseArgs(process.argv.slice(2));
-  const workloads = quick ? WORKLOADS.filter((w) => w.H <= 200) : WORKLOADS;
+  const workloads = quick ? WORKLOADS.filter((w) => w.H <= 256) : WORKLOADS;
   const budget = quick ? 1.5 : 4;
   console.log(`bench-recurrent: backend ${getBackend().name}, single thread, float32, forward from a zero state, load average ${loadavg()[0].toFixed(2)}`);
   const results: Measurement[] = [];
