@@ -8,8 +8,8 @@
 //
 // The recipe follows Tai et al. (2015) and their code (treelstm, sentiment/): a cross-entropy at every
 // labelled node, summed per tree and averaged over a batch of 25 trees; Adagrad (lr 0.05) with L2 1e-4 on
-// the composition and classifier weights; plain SGD (lr 0.1) on the word vectors; dropout 0.5 on the states
-// before the classifier; memory size 150. Binary: sentences whose root is neutral (2) are removed from every
+// the composition and classifier weights; plain SGD (lr 0.1) on the word vectors (--embopt=adagrad: Adagrad,
+// as Socher et al. trained theirs); dropout 0.5 on the states before the classifier; memory size 150. Binary: sentences whose root is neutral (2) are removed from every
 // split, labels 0, 1 → negative and 3, 4 → positive, neutral phrases inside the trees get no loss. Fine: all
 // sentences, all five labels. Tai et al. used 300-d GloVe vectors; we have none, so the word vectors are
 // learned from scratch here, starting ~ U(-0.05, 0.05) (their code's init for words GloVe lacks). The
@@ -33,7 +33,8 @@ const defaults = {
   patience: 0, // stop after this many epochs without a better dev accuracy (0: never)
   batch: 25, // trees per step
   lr: 0.05, // Adagrad, composition and classifier
-  emblr: 0.1, // SGD on the word vectors (0: frozen)
+  emblr: 0.1, // on the word vectors (0: frozen)
+  embopt: 'sgd', // sgd (Tai et al.'s code) or adagrad (Socher et al.: every parameter, word vectors included)
   wd: 1e-4, // L2 on the composition and classifier weights (not the word vectors)
   embed: 300, // word vector size D
   hidden: 150, // H
@@ -65,6 +66,7 @@ function parseArgs(argv: string[]): Config {
   }
   const c = cfg as Config;
   if (c.mode !== 'binary' && c.mode !== 'fine') throw new Error(`eval-sst: --mode must be binary or fine, got '${c.mode}'`);
+  if (c.embopt !== 'sgd' && c.embopt !== 'adagrad') throw new Error(`eval-sst: --embopt must be sgd or adagrad, got '${c.embopt}'`);
   if (c.model !== 'treelstm' && c.model !== 'treernn') throw new Error(`eval-sst: --model must be treelstm or treernn, got '${c.model}'`);
   for (const k of ['epochs', 'batch', 'embed', 'hidden', 'minfreq'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`eval-sst: --${k} must be a positive integer, got ${c[k]}`);
@@ -129,7 +131,8 @@ const model = new TreeClassifier({
 const named = model.namedParameters();
 const composition = named.filter(([n]) => n !== 'embedding.weight');
 const adagrad = new Adagrad(composition, { lr: cfg.lr, weightDecay: cfg.wd });
-const embSgd = cfg.emblr > 0 ? new SGD([['embedding.weight', model.embedding.weight]], { lr: cfg.emblr }) : null;
+const embedding: [string, Parameter][] = [['embedding.weight', model.embedding.weight]];
+const embOpt = cfg.emblr === 0 ? null : cfg.embopt === 'sgd' ? new SGD(embedding, { lr: cfg.emblr }) : new Adagrad(embedding, { lr: cfg.emblr });
 if (cfg.emblr === 0) model.embedding.weight.requiresGrad = false;
 console.log(`model: ${cfg.model}, ${model.numParameters()} parameters (${composition.reduce((n, [, p]) => n + p.size, 0)} outside the word vectors)`);
 
@@ -184,11 +187,11 @@ for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
   for (let b = 0; b < order.length; b += cfg.batch) {
     const p = pack(order.slice(b, b + cfg.batch).map((i) => train[i]));
     adagrad.zeroGrad();
-    embSgd?.zeroGrad();
+    embOpt?.zeroGrad();
     const loss = model.loss(p);
     loss.backward();
     adagrad.step();
-    embSgd?.step();
+    embOpt?.step();
     lossSum += loss.item();
     steps++;
     if (steps % 50 === 0) process.stderr.write(`  epoch ${epoch} step ${steps}/${Math.ceil(order.length / cfg.batch)} loss/tree ${(lossSum / steps).toFixed(3)} ${((performance.now() - te) / 1000).toFixed(0)}s\n`);
