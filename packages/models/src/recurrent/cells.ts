@@ -67,7 +67,9 @@ export function makeCell(kind: CellKind, weights: CellWeights): RecurrentCell {
   }
   const { weightIh, weightHh, biasIh, biasHh } = weights;
   const like = weightHh;
-  const foldedBias = kind === 'gru' ? biasIh : biasIh && biasHh ? add(biasIh, biasHh) : biasIh ?? biasHh;
+  // b_ih (+ b_hh where it folds), made on first use: the fused path reads the weights and never projects here.
+  let foldedBias: Tensor | null | undefined;
+  const bias = (): Tensor | null => (foldedBias ??= kind === 'gru' ? biasIh : biasIh && biasHh ? add(biasIh, biasHh) : biasIh ?? biasHh);
 
   const stepRnn = (xp: Tensor, s: CellState): CellState => {
     const pre = add(xp, matmul(s.h, weightHh, false, true)); // [B, H]
@@ -106,7 +108,8 @@ export function makeCell(kind: CellKind, weights: CellWeights): RecurrentCell {
         throw new ShapeError(`${kind} cell: input ${fmtShape(x.shape)} has ${x.shape[x.rank - 1]} features, weight_ih ${fmtShape(weightIh.shape)} expects ${D}`);
       }
       const xp = matmul(x, weightIh, false, true); // [..., G·H]
-      return foldedBias ? add(xp, foldedBias) : xp;
+      const b = bias();
+      return b ? add(xp, b) : xp;
     },
     step(xp: Tensor, state: CellState): CellState {
       if (xp.rank !== 2 || xp.shape[1] !== G * H || state.h.rank !== 2 || state.h.shape[1] !== H || state.h.shape[0] !== xp.shape[0]) {
