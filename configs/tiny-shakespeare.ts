@@ -8,8 +8,8 @@ export default {
   name: 'tiny-shakespeare',
   data: { train: 'data/tinyshakespeare/input.txt', tokenizer: 'char', validFraction: 0.05, testFraction: 0.05 },
   model: { cell: 'lstm', embedSize: 64, hiddenSize: 128, numLayers: 2, dropout: 0 },
-  optim: { kind: 'adam', lr: 3e-3, clip: 5 },
-  schedule: { kind: 'warmupCosine', warmupSteps: 20, minLr: 3e-4 },
+  optim: { kind: 'adam', lr: 1e-2, clip: 5 },
+  schedule: { kind: 'warmupCosine', warmupSteps: 20, minLr: 1e-3 },
   train: { epochs: 1, batchSize: 32, bptt: 64, evalBatchSize: 32, logSeconds: 10 },
   sample: { prompt: 'ROMEO:', length: 300, temperature: 0.8 },
 } satisfies PartialConfig;

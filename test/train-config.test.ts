@@ -121,14 +121,16 @@ describe('command line', () => {
 });
 
 describe('workers', () => {
-  const cfg = (batchSize: number, workers: number) => mergeConfig(withTrain, { config: { train: { batchSize, workers } }, where: '' });
-  test('0 means the core count, lowered to a divisor of the batch', () => {
-    expect(resolveWorkers(cfg(32, 0), 2).workers).toBe(2);
+  const cfg = (batchSize: number, workers: number, evalBatchSize = 10) => mergeConfig(withTrain, { config: { train: { batchSize, workers, evalBatchSize } }, where: '' });
+  test('0 means the core count, lowered to a count that divides the training and evaluation batches', () => {
+    expect(resolveWorkers(cfg(32, 0), 2)).toEqual({ workers: 2, note: 'the core count' });
     expect(resolveWorkers(cfg(20, 0), 3).workers).toBe(2);
-    expect(resolveWorkers(cfg(20, 0), 3).note).toContain('the largest that divides batchSize 20');
+    expect(resolveWorkers(cfg(20, 0), 3).note).toContain('the largest count that divides batchSize 20 and evalBatchSize 10');
+    expect(resolveWorkers(cfg(32, 0, 10), 4).workers).toBe(2);
     expect(resolveWorkers(cfg(7, 0), 4).workers).toBe(1);
   });
-  test('an explicit count that does not divide the batch is an error naming both keys', () => {
+  test('an explicit count that does not divide a batch is an error naming the keys', () => {
     expect(() => resolveWorkers(cfg(20, 3), 8)).toThrow(/train.batchSize 20 is not divisible by train.workers 3/);
+    expect(() => resolveWorkers(cfg(20, 4, 10), 8)).toThrow(/train.evalBatchSize 10 is not divisible by train.workers 4.*--train.evalBatchSize=12/);
   });
 });

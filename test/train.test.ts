@@ -101,7 +101,7 @@ describe('train', () => {
     const sample = fs.readFileSync(path.join(dir, 'sample.txt'), 'utf8');
     expect(sample.startsWith('the')).toBe(true);
     expect([...sample.trimEnd()].length).toBe(3 + 20);
-    expect(full.out).toContain('batch: global B = 4 lanes × T = 8 = 32 tokens per step');
+    expect(full.out).toContain('global batch 4 lanes × bptt 8 = 32 tokens per step; 1 worker × 4 lanes each');
     expect(full.out).toMatch(/test: loss \d/);
   });
 
@@ -119,7 +119,7 @@ describe('train', () => {
     const resumed = await run(['--resume', half.runDir, '--train.maxSteps=6']);
     expect(resumed.code).toBe(0);
     expect(resumed.runDir).toBe(half.runDir);
-    expect(resumed.out).toContain('resuming at step 3');
+    expect(resumed.out).toMatch(/resumed from .*ckpt-00000003.loom at step 3/);
     const ms = metrics(half.runDir);
     expect(ms.filter((m) => m.type === 'step').map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(ms.filter((m) => m.type === 'resume')).toHaveLength(1);

@@ -11,7 +11,7 @@ import {
 } from './config.js';
 import { prepareCorpus, type TokenizerSpec } from './corpus.js';
 import { evaluate, sampleText } from './lm.js';
-import { trainLocal } from './local-trainer.js';
+import { trainWithCoordinator } from './coordinator-trainer.js';
 import { ProgressBar, fmtPpl, formatDuration, formatRate } from './progress.js';
 import { writeReport } from './report.js';
 import { RunFolder, resolveResume } from './run-folder.js';
@@ -89,11 +89,8 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
   const windows = new LaneBatcher({ tokens: trainTokens, batchSize: B, bptt: T }).numWindows();
   trainTokens.close();
   const total = plannedSteps(config, windows);
-  // The local loop runs one worker; the coordinator's N-worker loop takes over when it is there.
-  const used = 1;
   out(`run: ${run.dir}`);
-  out(`batch: global B = ${B} lanes × T = ${T} = ${B * T} tokens per step; ${used} worker${used > 1 ? 's' : ''} × ${B / used} lanes each` +
-    (used !== workers ? ` (asked for ${workers}: ${note}; this build trains in one process)` : ` (${note})`));
+  out(`workers: ${workers} (${note}); each takes ${B / workers} of the ${B} lanes, ${(B / workers) * T} of the ${B * T} tokens of a step`);
   out(`steps: ${windows} per epoch × ${config.train.epochs} epoch${config.train.epochs > 1 ? 's' : ''}${config.train.maxSteps > 0 ? `, capped at train.maxSteps = ${config.train.maxSteps}` : ''} = ${total}`);
 
   const progress = new ProgressBar({ logSeconds: config.train.logSeconds, stream: io.stream ?? process.stdout });
@@ -107,10 +104,10 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
   process.on('SIGINT', onSigint);
 
   let priorSeconds = 0;
-  if (resume) priorSeconds = (resume.checkpoint.extra as { seconds?: number } | undefined)?.seconds ?? 0;
+  if (resume) priorSeconds = (resume.checkpoint.extra as { run?: { seconds?: number } } | undefined)?.run?.seconds ?? 0;
   const t0 = performance.now();
   const time = () => priorSeconds + (performance.now() - t0) / 1000;
-  let lastValid: { loss: number; ppl: number } | null = null;
+  let lastValid: { loss: number; ppl: number; step: number } | null = null;
   let lastTokens = 0;
   const request: TrainRequest = {
     config, corpus, checkpointDir: run.checkpoints, resume: resume?.checkpoint ?? null, signal: controller.signal,
@@ -124,7 +121,7 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
       onEval(e) {
         lastValid = e;
         metrics.write({ type: 'eval', split: 'valid', step: e.step, epoch: e.epoch, loss: e.loss, ppl: e.ppl, tokens: lastTokens, time: time() });
-        progress.message(`step ${e.step} epoch ${e.epoch}: valid loss ${e.loss.toFixed(4)} ppl ${fmtPpl(e.ppl)} (${e.tokens.toLocaleString('en-US')} tokens, ${e.seconds.toFixed(1)} s)`);
+        progress.message(`step ${e.step} epoch ${e.epoch}: valid loss ${e.loss.toFixed(4)} ppl ${fmtPpl(e.ppl)} (${e.tokens.toLocaleString('en-US')} tokens${Number.isNaN(e.seconds) ? '' : `, ${e.seconds.toFixed(1)} s`})`);
       },
       onCheckpoint(e) {
         progress.message(`checkpoint: ${e.path}`);
@@ -137,7 +134,7 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
 
   let outcome: TrainOutcome;
   try {
-    outcome = await trainLocal(request);
+    outcome = await trainWithCoordinator({ ...request, workers, resumePath: resume?.path ?? null, windowsPerEpoch: windows });
   } finally {
     progress.done();
     process.off('SIGINT', onSigint);
@@ -149,7 +146,16 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
     ['training time', `${formatDuration(outcome.seconds)} (${outcome.seconds.toFixed(1)} s)`],
     ['throughput', `${formatRate(outcome.tokens / Math.max(outcome.seconds, 1e-9))} tokens/s over ${outcome.tokens.toLocaleString('en-US')} tokens, ${outcome.workers} worker(s)`],
   ];
-  const valid = lastValid as { loss: number; ppl: number } | null;
+  let valid = lastValid as { loss: number; ppl: number; step: number } | null;
+  if (outcome.stopped !== 'interrupted' && valid?.step !== outcome.step && outcome.step > 0) {
+    // Stopped inside an epoch (train.maxSteps): the coordinator validates at epoch ends, so validate here.
+    const validFile = TokenFile.open(corpus.valid.path, { vocabulary: corpus.tokenizer });
+    const r = evaluate(outcome.model, validFile, { batchSize: config.train.evalBatchSize, bptt: T });
+    validFile.close();
+    valid = { loss: r.loss, ppl: r.ppl, step: outcome.step };
+    metrics.write({ type: 'eval', split: 'valid', step: outcome.step, epoch: outcome.epoch + 1, loss: r.loss, ppl: r.ppl, tokens: outcome.tokens, time: time() });
+    out(`step ${outcome.step}: valid loss ${r.loss.toFixed(4)} ppl ${fmtPpl(r.ppl)} (${r.tokens.toLocaleString('en-US')} tokens, ${r.seconds.toFixed(1)} s)`);
+  }
   if (valid) figures.push(['validation', `loss ${valid.loss.toFixed(4)}, perplexity ${fmtPpl(valid.ppl)}`]);
 
   let sample: string | null = null;

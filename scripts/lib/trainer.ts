@@ -88,20 +88,26 @@ export function plannedSteps(config: TrainConfig, windowsPerEpoch: number): numb
   return config.train.maxSteps > 0 ? Math.min(all, config.train.maxSteps) : all;
 }
 
-/** The number of workers: train.workers, or the core count lowered to a divisor of the batch. */
+/**
+ * The number of workers: train.workers, or (0) the core count lowered to the largest count that divides
+ * both the training batch and the evaluation batch (every worker takes the same number of lanes).
+ */
 export function resolveWorkers(config: TrainConfig, cores = os.availableParallelism()): { workers: number; note: string } {
-  const B = config.train.batchSize;
-  if (config.train.workers > 0) {
-    if (B % config.train.workers !== 0) {
-      throw new ConfigError(`train.batchSize ${B} is not divisible by train.workers ${config.train.workers}: every worker takes B / workers lanes, so the batch must split evenly (try --train.workers=${largestDivisor(B, config.train.workers)} or a batchSize that is a multiple of ${config.train.workers})`);
+  const { batchSize: B, evalBatchSize: E, workers } = config.train;
+  if (workers > 0) {
+    if (B % workers !== 0) {
+      throw new ConfigError(`train.batchSize ${B} is not divisible by train.workers ${workers}: every worker takes batchSize / workers lanes, so the batch must split evenly (try --train.workers=${largestDivisor([B, E], workers)} or a batchSize that is a multiple of ${workers})`);
     }
-    return { workers: config.train.workers, note: 'train.workers' };
+    if (E % workers !== 0) {
+      throw new ConfigError(`train.evalBatchSize ${E} is not divisible by train.workers ${workers}: every worker evaluates evalBatchSize / workers lanes (try --train.evalBatchSize=${Math.ceil(E / workers) * workers})`);
+    }
+    return { workers, note: 'train.workers' };
   }
-  const n = largestDivisor(B, cores);
-  return { workers: n, note: n === cores ? `the core count (${cores})` : `the core count is ${cores}; ${n} is the largest that divides batchSize ${B}` };
+  const n = largestDivisor([B, E], cores);
+  return { workers: n, note: n === cores ? `the core count` : `the core count is ${cores}; ${n} is the largest count that divides batchSize ${B} and evalBatchSize ${E}` };
 }
 
-function largestDivisor(B: number, atMost: number): number {
-  for (let n = Math.min(atMost, B); n > 1; n--) if (B % n === 0) return n;
+function largestDivisor(of: number[], atMost: number): number {
+  for (let n = atMost; n > 1; n--) if (of.every((x) => x % n === 0)) return n;
   return 1;
 }
