@@ -60,6 +60,20 @@ export async function importModule(url: string): Promise<Record<string, unknown>
   }
 }
 
+/**
+ * Imports a backend module (a plug-in backend registers itself on import). `prepare(name)` awaits the
+ * module's `prepareBackend(name)` export when it has one: asynchronous set-up of the chosen backend, such as
+ * compiling WebAssembly, done in each thread that will use it, before setBackend(name).
+ */
+export async function importBackendModule(url: string): Promise<{ prepare(name: string): Promise<void> }> {
+  const mod = await importModule(url);
+  return {
+    prepare: async (name) => {
+      if (typeof mod.prepareBackend === 'function') await (mod.prepareBackend as (name: string) => unknown)(name);
+    },
+  };
+}
+
 /** Builds the model of a spec whose module is already resolved: `new Export(config)` or `Export(config)`. */
 export async function buildModel(url: string, exportName: string, config: unknown): Promise<SequenceModel> {
   const mod = await importModule(url);

@@ -12,14 +12,14 @@
  */
 import {
   FlatOptimizer, type LRSchedule,
-  flatLayout, flattenParameters, getBackend, loadCheckpoint, loadStateDict, manualSeed, saveCheckpoint, setBackend,
+  backendInfo, flatLayout, flattenParameters, getBackend, loadCheckpoint, loadStateDict, manualSeed, saveCheckpoint, setBackend,
   stateDict, type Checkpoint, type CheckpointInput, type GeneratorState, type OptimizerKind, type OptimizerState, type ScheduleState,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { Packr } from 'msgpackr';
 import { ConfigError, describeConfig, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig } from './config.js';
 import { makeSchedule } from './schedule.js';
-import { buildModel, importModule, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
+import { buildModel, importBackendModule, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
 import { WorkerFault, WorkerPool } from './pool.js';
 import type {
   FaultReport, StepEvent, TrainerEvent, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTiming, WorkerTokenSource,
@@ -200,13 +200,19 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   private async prepare(): Promise<CheckpointInput> {
     const cfg = this.config;
     this.modelUrl = resolveModelUrl(cfg.model);
+    let backendModule: { prepare(name: string): Promise<void> } | null = null;
     if (cfg.backendModule) {
       this.backendUrl = resolveModelUrl({ module: cfg.backendModule }, 'backendModule');
-      await importModule(this.backendUrl);
+      backendModule = await importBackendModule(this.backendUrl);
     }
-    // The coordinator's replica lays out and initialises the shared parameters; workers adopt them.
+    // The coordinator's replica lays out and initialises the shared parameters; workers adopt them. Its
+    // parameters are views of the shared host buffers, so for a backend without host storage (a device
+    // backend, which could claim the device the workers need if created here) it is built on the reference
+    // backend: the initial values come from the same seeded generator either way.
+    const device = backendInfo(cfg.backend).hostStorage === false;
+    if (backendModule && !device) await backendModule.prepare(cfg.backend);
     const previous = getBackend();
-    setBackend(cfg.backend);
+    setBackend(device ? 'reference' : cfg.backend);
     try {
       manualSeed(cfg.seed);
       this.model = await buildModel(this.modelUrl, cfg.model.export, cfg.model.config);

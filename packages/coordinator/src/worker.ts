@@ -8,13 +8,13 @@ import * as Comlink from 'comlink';
 import { portEndpoint } from './endpoint.js';
 import { Packr } from 'msgpackr';
 import {
-  FlatOptimizer, clipScale, defaultGenerator, flattenParameters, noGrad, scaleRange, setBackend, tensor,
-  type Generator, type OptimizerKind, type Tensor,
+  FlatOptimizer, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, scaleRange, setBackend, tensor,
+  type Generator, type MirroredParameters, type OptimizerKind, type Tensor,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { AbortedError, Barrier, abortAll } from './barrier.js';
 import {
-  buildModel, detachState, importModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
+  buildModel, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
 import { globalNorm, reduceSlice, type SliceBounds } from './reduce.js';
@@ -46,6 +46,8 @@ class TrainingWorker implements WorkerControl {
   private init_!: WorkerInit;
   private views!: SharedViews;
   private model!: SequenceModel;
+  /** For a backend without host storage: the parameters' copies to and from the shared buffers (else null). */
+  private mirror: MirroredParameters | null = null;
   private barrier!: Barrier;
   private optimizer!: FlatOptimizer<OptimizerKind>;
   private slice!: SliceBounds;
@@ -63,13 +65,16 @@ class TrainingWorker implements WorkerControl {
   async init(init: WorkerInit): Promise<WorkerReady> {
     this.init_ = init;
     const { rank, workers: N, accumulation: A, globalBatch: B } = init;
-    if (init.backendModule) await importModule(init.backendModule);
-    setBackend(init.backend);
+    if (init.backendModule) await (await importBackendModule(init.backendModule)).prepare(init.backend);
+    const be = setBackend(init.backend);
     defaultGenerator.seed(init.seed);
     this.model = await buildModel(init.model.url, init.model.export, init.model.config);
     this.model.train();
     this.views = new SharedViews(init.buffers);
-    const flat = flattenParameters(this.model, { values: this.views.values, grads: this.views.grads[rank], init: 'adopt' });
+    // A device backend's parameters cannot be views of the shared values: they are mirrored (uploaded at
+    // the start of every step, their gradients downloaded into grads[rank] after backward).
+    const flatOpts = { values: this.views.values, grads: this.views.grads[rank], init: 'adopt' as const };
+    const flat = be.hostStorage === false ? (this.mirror = mirrorParameters(this.model, flatOpts)) : flattenParameters(this.model, flatOpts);
     const mine = flat.layout.entries.map((e) => `${e.name}@${e.offset}+${e.size}`).join(',');
     const theirs = init.layout.map((e) => `${e.name}@${e.offset}+${e.size}`).join(',');
     if (mine !== theirs || flat.layout.length !== init.buffers.sizes.length) {
@@ -149,6 +154,7 @@ class TrainingWorker implements WorkerControl {
     if (flags & StepFlag.RESET_STATE) this.states.fill(null);
     const before = this.states.slice();
     v.grads[rank].fill(0);
+    this.mirror?.upload(); // the values every worker's update of the last step wrote
     let lossSum = 0;
     let tokens = 0;
     for (let a = 0; a < A; a++) {
@@ -163,6 +169,7 @@ class TrainingWorker implements WorkerControl {
       tokens += w.T * w.B;
       this.states[a] = detachState(next);
     }
+    this.mirror?.download(); // into grads[rank], for the same reduce as the host backends
     if (!Number.isFinite(lossSum)) Atomics.store(c, Ctl.NONFINITE, 1);
     const t1 = performance.now();
 
@@ -207,6 +214,7 @@ class TrainingWorker implements WorkerControl {
     const batcher = new LaneBatcher({ tokens: openSource(request.source), batchSize: request.batch, bptt: request.bptt, shard: { index: rank, count: N } });
     let lossSum = 0;
     let tokens = 0;
+    this.mirror?.upload();
     this.model.eval();
     try {
       noGrad(() => {

@@ -59,6 +59,18 @@ export interface Backend<S = any> {
   // ---- fused recurrent layer-direction over a whole sequence (see fused/recurrent.ts) ----
   recurrentForward(spec: RecurrentSpec, xp: S, wHh: S, bIh: S | null, bHh: S | null, h0: S, c0: S | null, save: boolean, dtype: DType): { y: S; saved: RecurrentSaved<S> };
   recurrentBackward(spec: RecurrentSpec, saved: RecurrentSaved<S>, wHh: S, dy: S, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<S>;
+
+  // ---- optional capabilities: absent, the backend is a host backend storing all three dtypes ----
+  /** The dtypes this backend stores (a backend refuses the others by name); absent: float32, float64, int32. */
+  readonly dtypes?: readonly DType[];
+  /**
+   * false for a backend whose storage is not host memory (a device backend, e.g. @loom/backend-tfjs): read()
+   * returns a copy, values go in with write(), and parameters cannot be views of a flat host buffer, so
+   * `mirrorParameters` (flat.ts) copies them to and from one instead. Absent: true.
+   */
+  readonly hostStorage?: boolean;
+  /** Overwrites s (of values.length elements) with host values: how values reach a backend without host storage. */
+  write?(s: S, dtype: DType, values: ArrayLike<number>): void;
 }
 
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'sigmoid' | 'relu' | 'abs';

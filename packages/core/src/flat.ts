@@ -99,3 +99,47 @@ function checkHostFloat32(name: string, p: Parameter): void {
     throw new LoomError(`flattenParameters: parameter '${name}' ${fmtShape(p.shape)} lives on backend ${p.backend.name}, which has no host storage`);
   }
 }
+
+/** Flat host buffers for parameters that live on a device: see mirrorParameters. */
+export interface MirroredParameters extends FlatParameters {
+  /** Writes `values` into every parameter's own storage (after an update of the flat buffer). */
+  upload(): void;
+  /** Writes every parameter's gradient into `grads` (zeros where it has none) and drops the device gradients. */
+  download(): void;
+}
+
+/**
+ * flattenParameters for a backend without host storage (Backend.hostStorage false): the same layout and
+ * host buffers, but the parameters keep their device storage, so values and gradients are copied instead
+ * of shared: `upload()` after the optimizer has updated `values`, `download()` after backward. 'copy' (the
+ * default) reads the parameters into `values`; 'adopt' uploads what `values` holds.
+ */
+export function mirrorParameters(module: Module, opts: FlattenOptions = {}): MirroredParameters {
+  const layout = flatLayout(module);
+  const alloc = (): Float32Array =>
+    opts.shared ? new Float32Array(new SharedArrayBuffer(flatBytes(layout))) : new Float32Array(layout.length);
+  const values = opts.values ?? alloc();
+  const grads = opts.grads ?? alloc();
+  for (const [what, buf] of [['values', values], ['grads', grads]] as const) {
+    if (!(buf instanceof Float32Array)) throw new LoomError(`mirrorParameters: '${what}' must be a Float32Array`);
+    if (buf.length < layout.length) {
+      throw new LoomError(`mirrorParameters: '${what}' holds ${buf.length} floats, the layout needs ${layout.length}`);
+    }
+  }
+  const params = module.namedParameters();
+  for (const [name, p] of params) {
+    if (p.dtype !== 'float32') throw new LoomError(`mirrorParameters: parameter '${name}' is ${p.dtype}; flat storage holds float32`);
+    if (!p.backend.write) throw new LoomError(`mirrorParameters: parameter '${name}' lives on backend ${p.backend.name}, which has no write()`);
+  }
+  const view = (buf: Float32Array, i: number): Float32Array => buf.subarray(layout.entries[i].offset, layout.entries[i].offset + layout.entries[i].size);
+  const upload = (): void => params.forEach(([, p], i) => p.backend.write!(p.storage, p.dtype, view(values, i)));
+  const download = (): void => params.forEach(([, p], i) => {
+    const g = view(grads, i);
+    if (p.grad) g.set(p.grad.data);
+    else g.fill(0);
+    p.grad = null;
+  });
+  if (opts.init === 'adopt') upload();
+  else params.forEach(([, p], i) => view(values, i).set(p.data));
+  return { layout, values, grads, upload, download };
+}

@@ -6,10 +6,31 @@ import { ReferenceBackend } from './reference.js';
  * supports SIMD (set up by ./wasm.ts when it loads), otherwise the reference backend.
  */
 const registry = new Map<string, () => Backend>();
+const infos = new Map<string, BackendInfo>();
 let current: Backend | null = null;
 
-export function registerBackend(name: string, factory: () => Backend): void {
+/**
+ * What a caller may need to know of a backend before creating it (creating a device backend can claim the
+ * device): `hostStorage` as Backend.hostStorage (absent: true).
+ */
+export interface BackendInfo {
+  readonly hostStorage?: boolean;
+}
+
+export function registerBackend(name: string, factory: () => Backend, info: BackendInfo = {}): void {
   registry.set(name, factory);
+  infos.set(name, info);
+}
+
+/** The info a backend was registered with, without creating it. */
+export function backendInfo(name: string): BackendInfo {
+  const info = infos.get(name);
+  if (!info) throw unknownBackend(name);
+  return info;
+}
+
+function unknownBackend(name: string): Error {
+  return new Error(`backend: unknown backend '${name}'; known: ${backendNames().join(', ')}`);
 }
 
 export function backendNames(): string[] {
@@ -25,7 +46,7 @@ export function backend(name: string): Backend {
   let b = instances.get(name);
   if (!b) {
     const factory = registry.get(name);
-    if (!factory) throw new Error(`backend: unknown backend '${name}'; known: ${backendNames().join(', ')}`);
+    if (!factory) throw unknownBackend(name);
     b = factory();
     instances.set(name, b);
   }

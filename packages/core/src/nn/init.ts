@@ -15,6 +15,12 @@ function fill(t: Tensor, fn: () => number): Tensor {
 /** Overwrites a tensor's values in place (the storage object stays the same, so flat views survive). */
 export function setValues(t: Tensor, values: ArrayLike<number>): Tensor {
   if (values.length !== t.size) throw new LoomError(`setValues: ${values.length} values for a tensor of shape ${fmtShape(t.shape)}`);
+  if (t.backend.hostStorage === false) {
+    // A device backend: its storage is not host memory, so the values are uploaded into it in place.
+    if (!t.backend.write) throw new LoomError(`setValues: backend ${t.backend.name} has no host storage and no write()`);
+    t.backend.write(t.storage, t.dtype, values);
+    return t;
+  }
   const data = t.data;
   if (data === t.storage) {
     (data as Float32Array).set(values);
