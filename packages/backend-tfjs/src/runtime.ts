@@ -56,7 +56,7 @@ const preparing = new Map<TfjsRuntime, Promise<LoadedRuntime>>();
 
 export function checkRuntime(runtime: unknown, where: string): TfjsRuntime {
   if (!TFJS_RUNTIMES.includes(runtime as TfjsRuntime)) {
-    throw new Error(`${where}: runtime must be one of ${TFJS_RUNTIMES.map((r) => `'${r}'`).join(', ')}, got ${JSON.stringify(runtime)}`);
+    throw new Error(`${where} must be one of ${TFJS_RUNTIMES.map((r) => `'${r}'`).join(', ')}, got ${JSON.stringify(runtime)}`);
   }
   return runtime as TfjsRuntime;
 }
@@ -66,8 +66,16 @@ function requireRuntimePackage(runtime: TfjsRuntime, name: string): unknown {
     return require(name);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code !== 'MODULE_NOT_FOUND' || !String((e as Error).message).includes(name)) throw e;
     const { packages, note } = RUNTIMES[runtime];
+    if (code !== 'MODULE_NOT_FOUND' || !String((e as Error).message).includes(`'${name}'`)) {
+      if (runtime !== 'tfjs-node' && runtime !== 'tfjs-node-gpu') throw e;
+      // Installed, but its native part is missing or broken: most often its install script never ran.
+      throw new Error(
+        `backend-tfjs: runtime '${runtime}': ${name} is installed but did not load: ${(e as Error).message}\n` +
+        'Its install script downloads libtensorflow and builds the binding; package managers that skip dependency scripts ' +
+        `(pnpm 10 and later) must be allowed to run it (${note})`,
+      );
+    }
     throw new Error(
       `backend-tfjs: runtime '${runtime}' needs the package${packages.length > 1 ? 's' : ''} ${packages.join(' and ')}; ` +
       `install ${packages.length > 1 ? 'them' : 'it'} with \`npm install ${packages.map((p) => `${p}@^4.22.0`).join(' ')}\` ` +

@@ -27,7 +27,7 @@ describe('runtimes by name', () => {
 
   it('an unknown runtime name lists the known ones', async () => {
     await expect(createTfjsBackend({ runtime: 'tfjs-webgl' as never })).rejects.toThrow(
-      `createTfjsBackend: options.runtime: runtime must be one of 'tfjs-node-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu', got "tfjs-webgl"`);
+      `createTfjsBackend: options.runtime must be one of 'tfjs-node-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu', got "tfjs-webgl"`);
   });
 
   it('registers the four names in the core registry as backends without host storage', async () => {
