@@ -36,6 +36,10 @@ describe('overrides', () => {
     expect(() => resolveKey('batch_size')).toThrow(/'train.batchSize'/);
     expect(() => resolveKey('zzzzzzzz')).toThrow(/unknown config key 'zzzzzzzz'; run with --help/);
     expect(closeMatches('epoch')).toContain('train.epochs');
+    // Other frameworks' names point to ours.
+    expect(() => resolveKey('lerning_rate')).toThrow(/did you mean 'optim.lr'/);
+    expect(closeMatches('nhid')).toEqual(['model.hiddenSize']);
+    expect(closeMatches('max_iters')).toContain('train.maxSteps');
   });
 
   test('a bare key in several sections is ambiguous and lists the choices', () => {

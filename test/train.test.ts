@@ -133,6 +133,53 @@ describe('train', () => {
     expect(ck.step).toBe(6);
   });
 
+  test('Ctrl-C stops after the step in flight with a checkpoint and a report; --resume finishes the run', async () => {
+    let out = '';
+    let interrupted = false;
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        out += String(chunk);
+        if (!interrupted && /step 2\//.test(out)) {
+          interrupted = true;
+          process.emit('SIGINT'); // what Ctrl-C delivers
+        }
+        cb();
+      },
+    });
+    const r = await train([configFile, '--train.maxSteps=40'], { out: (s) => (out += s + '\n'), stream });
+    expect(r.code).toBe(130);
+    expect(out).toContain(`continue with: pnpm train --resume ${r.run}`);
+    const dir = r.run!;
+    const steps = metrics(dir).filter((m) => m.type === 'step').map((m) => m.step);
+    const last = steps[steps.length - 1];
+    expect(last).toBeGreaterThanOrEqual(2);
+    expect(last).toBeLessThan(40);
+    expect(fs.readdirSync(path.join(dir, 'checkpoints'))).toEqual([`ckpt-${String(last).padStart(8, '0')}.loom`]);
+    expect(fs.existsSync(path.join(dir, 'report.html'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'sample.txt'))).toBe(false); // no test evaluation or sample after an interruption
+    expect(process.listenerCount('SIGINT')).toBe(0); // handlers removed
+
+    const resumed = await run(['--resume', dir]);
+    expect(resumed.code).toBe(0);
+    const all = metrics(dir).filter((m) => m.type === 'step').map((m) => m.step);
+    expect(all).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  test('a folder of files and a glob as the corpus, word tokens', async () => {
+    const dir = path.join(tmp, 'books');
+    fs.mkdirSync(path.join(dir, 'part2'), { recursive: true });
+    makeCorpus(path.join(dir, 'a.txt'));
+    makeCorpus(path.join(dir, 'part2', 'b.txt'));
+    fs.writeFileSync(path.join(dir, 'part2', 'notes.md'), 'not part of the corpus\n');
+    fs.writeFileSync(path.join(tmp, 'held-out.txt'), 'the cat sat on the mat\nthe dog ran to a zebra\n');
+    const r = await run([configFile, `--data.train=${dir}`, '--data.pattern=**/*.txt', `--data.valid=${tmp}/held-*.txt`, '--data.tokenizer=word', '--train.maxSteps=2', '--sample.length=5']);
+    expect(r.code).toBe(0);
+    // 12 words + <unk> + <eos>; 'zebra' in the held-out text is <unk>; no test split when valid is given.
+    expect(fs.readFileSync(path.join(r.runDir, 'vocab.txt'), 'utf8').trim().split('\n')).toHaveLength(14);
+    expect(r.out).toMatch(/corpus: vocabulary 14; train \d[\d,]* tokens, valid 14\n/);
+    expect(metrics(r.runDir).filter((m) => m.type === 'eval').map((m) => (m as { split: string }).split)).toEqual(['valid']);
+  });
+
   test('resuming may lengthen the run but not change the model', async () => {
     await expect(run(['--resume', full.runDir, '--model.hiddenSize=32'])).rejects.toThrow(/--model.hiddenSize cannot change when resuming/);
     await expect(run(['--resume', path.join(tmp, 'no-such-run')])).rejects.toThrow(/--resume: .*no-such-run does not exist/);

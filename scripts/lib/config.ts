@@ -299,9 +299,19 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** Other frameworks' names for our keys (PyTorch's word_language_model, nanoGPT), normalised (lowercase, no - or _). */
+const ALIASES: Record<string, string> = {
+  learningrate: 'optim.lr', gradclip: 'optim.clip', clipnorm: 'optim.clip', maxgradnorm: 'optim.clip',
+  nhid: 'model.hiddenSize', hidden: 'model.hiddenSize', emsize: 'model.embedSize', nembd: 'model.embedSize',
+  nlayers: 'model.numLayers', layers: 'model.numLayers', model: 'model.cell', tied: 'model.tieWeights',
+  batch: 'train.batchSize', maxiters: 'train.maxSteps', blocksize: 'train.bptt', seqlen: 'train.bptt',
+  evalinterval: 'train.evalEvery', dataset: 'data.train',
+};
+
 /** Keys close to an unknown one: a small edit distance to the dotted key or its last part, or containment. */
 export function closeMatches(key: string, candidates: readonly string[] = LEAVES.map((l) => l.key)): string[] {
   const k = key.toLowerCase().replace(/[-_]/g, '');
+  const aliased = Object.entries(ALIASES).filter(([a, target]) => candidates.includes(target) && distance(k, a) <= (a.length > 6 ? 2 : 0)).map(([, t]) => t);
   const scored = candidates
     .map((c) => {
       const leaf = c.slice(c.lastIndexOf('.') + 1).toLowerCase();
@@ -312,7 +322,7 @@ export function closeMatches(key: string, candidates: readonly string[] = LEAVES
     })
     .filter((s) => s.d <= Math.max(2, Math.floor(k.length / 4)));
   scored.sort((a, b) => a.d - b.d || (a.c < b.c ? -1 : 1));
-  return scored.slice(0, 4).map((s) => s.c);
+  return [...new Set([...aliased, ...scored.map((s) => s.c)])].slice(0, 4);
 }
 
 function unknownKey(key: string, where: string): ConfigError {
