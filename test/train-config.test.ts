@@ -8,6 +8,8 @@ import {
 } from '../scripts/lib/config.js';
 import { parseArgs } from '../scripts/lib/cli.js';
 import { resolveWorkers } from '../scripts/lib/trainer.js';
+import { ProgressBar } from '../scripts/lib/progress.js';
+import { downsample, renderCurvesSvg } from '../scripts/lib/report.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-train-config-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -136,5 +138,52 @@ describe('workers', () => {
   test('an explicit count that does not divide a batch is an error naming the keys', () => {
     expect(() => resolveWorkers(cfg(20, 3), 8)).toThrow(/train.batchSize 20 is not divisible by train.workers 3/);
     expect(() => resolveWorkers(cfg(20, 4, 10), 8)).toThrow(/train.evalBatchSize 10 is not divisible by train.workers 4.*--train.evalBatchSize=12/);
+  });
+});
+
+describe('progress', () => {
+  const sink = () => {
+    const chunks: string[] = [];
+    return { chunks, stream: { write: (s: string) => (chunks.push(s), true) } as unknown as NodeJS.WritableStream };
+  };
+  const state = (step: number) => ({ step, totalSteps: 10, epoch: 1, epochs: 1, loss: Math.log(20), lr: 1e-3, tokens: step * 1000 });
+
+  test('on a terminal: one line rewritten in place with tokens/s, loss, ppl, lr and ETA', () => {
+    const { chunks, stream } = sink();
+    let now = 0;
+    const bar = new ProgressBar({ stream, tty: true, now: () => now });
+    for (let s = 1; s <= 10; s++) {
+      now = s * 1000; // 1 s per step of 1,000 tokens
+      bar.update(state(s));
+    }
+    bar.done();
+    expect(chunks.every((c) => c.startsWith('\r') || c === '\n')).toBe(true);
+    const last = chunks[chunks.length - 2];
+    expect(last).toContain('[####################] step 10/10 (100%) epoch 1/1 | loss 2.996 ppl 20.00 | lr 0.00100 | 1000 tok/s | ETA 0:00');
+    expect(chunks.find((c) => c.includes('step 4/10'))).toContain('ETA 0:06'); // 3 s for 3 steps, 6 to go
+  });
+
+  test('not on a terminal: a plain line every logSeconds, and the last step', () => {
+    const { chunks, stream } = sink();
+    let now = 0;
+    const bar = new ProgressBar({ stream, tty: false, logSeconds: 3, now: () => now });
+    for (let s = 1; s <= 10; s++) {
+      now = s * 1000;
+      bar.update(state(s));
+    }
+    expect(chunks.map((c) => /step (\d+)\//.exec(c)![1])).toEqual(['4', '7', '10']);
+    expect(chunks.every((c) => c.endsWith('\n') && !c.includes('\r'))).toBe(true);
+  });
+});
+
+describe('report', () => {
+  test('long runs are drawn from bucket means, at most 1,000 points', () => {
+    const steps = Array.from({ length: 2500 }, (_, i) => ({ type: 'step' as const, step: i + 1, epoch: 1, loss: i % 2, ppl: 1, lr: 1, tokens: 0, time: 0 }));
+    const d = downsample(steps);
+    expect(d.length).toBeLessThanOrEqual(1000);
+    expect(d[0]).toEqual([3, 1 / 3]); // steps 1-3: losses 0, 1, 0
+    expect(d[d.length - 1][0]).toBe(2500);
+    const svg = renderCurvesSvg([...steps, { type: 'eval', split: 'valid', step: 2500, epoch: 1, loss: 0.5, ppl: Math.exp(0.5), tokens: 0, time: 0 }], 'title');
+    expect(svg).toMatch(/^<svg[\s\S]*title[\s\S]*<\/svg>$/);
   });
 });
