@@ -56,6 +56,17 @@ export interface Backend<S = any> {
   logSoftmax(x: S, rows: number, cols: number, dtype: DType): S;
   logSoftmaxBackward(y: S, dy: S, rows: number, cols: number, dtype: DType): S;
 
+  // ---- fused softmax cross-entropy (see ops.ts, softmaxCrossEntropy). Optional: a backend without them gets
+  // the same result composed from logSoftmax, gatherRows and where. ----
+  /**
+   * Rows of logits [rows, cols] against int32 targets [rows]: losses[r] = logsumexp(x[r, :]) − x[r, targets[r]],
+   * and 0 where targets[r] === ignoreIndex (null: no index is ignored). `saved` is whatever the backward needs
+   * besides the logits and targets (opaque to the op; the CPU backends keep each row's max and Σ exp).
+   */
+  softmaxCrossEntropy?(logits: S, targets: S, rows: number, cols: number, ignoreIndex: number | null, dtype: DType): { losses: S; saved: S };
+  /** dlogits[r, :] = (softmax(x[r, :]) − onehot(targets[r]))·dLosses[r] in one pass; ignored rows get 0. */
+  softmaxCrossEntropyBackward?(logits: S, targets: S, saved: S, dLosses: S, rows: number, cols: number, ignoreIndex: number | null, dtype: DType): S;
+
   // ---- fused recurrent layer-direction over a whole sequence (see fused/recurrent.ts) ----
   recurrentForward(spec: RecurrentSpec, xp: S, wHh: S, bIh: S | null, bHh: S | null, h0: S, c0: S | null, save: boolean, dtype: DType): { y: S; saved: RecurrentSaved<S> };
   recurrentBackward(spec: RecurrentSpec, saved: RecurrentSaved<S>, wHh: S, dy: S, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<S>;

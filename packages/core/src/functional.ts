@@ -2,10 +2,10 @@
  * Ops composed from the primitives in ops.ts. None of them has a backward rule of its own.
  */
 import { Generator, defaultGenerator } from './random.js';
-import { Tensor, fromFunction, tensor } from './tensor.js';
+import { Tensor, fromFunction } from './tensor.js';
 import { LoomError, ShapeError, fmtShape } from './errors.js';
 import {
-  add, concat, div, gatherRows, gt, logSoftmax, lt, matmul, mul, neg, reshape, slice, sum, where,
+  add, concat, div, gatherRows, gt, lt, matmul, mul, reshape, slice, softmaxCrossEntropy, softmaxCrossEntropyComposed, sum, where,
 } from './ops.js';
 import { normAxis } from './shape.js';
 
@@ -87,42 +87,40 @@ export interface CrossEntropyOptions {
 
 /**
  * Cross-entropy of logits [N, C] (or [..., C]) against int32 class targets [N] (or [...]), as
- * torch.nn.functional.cross_entropy. Composed: log-softmax, then the target column of each row
- * picked by gathering from the logits viewed as one column.
+ * torch.nn.functional.cross_entropy: the rows' losses from the fused softmaxCrossEntropy primitive, reduced.
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  return crossEntropyWith(softmaxCrossEntropy, 'crossEntropy', logits, targets, opts);
+}
+
+/**
+ * crossEntropy composed from logSoftmax, gatherRows and where instead of the fused primitive: the reference
+ * the fused one is tested against.
+ */
+export function crossEntropyComposed(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  return crossEntropyWith(softmaxCrossEntropyComposed, 'crossEntropyComposed', logits, targets, opts);
+}
+
+function crossEntropyWith(rows: typeof softmaxCrossEntropy, op: string, logits: Tensor, targets: Tensor, opts: CrossEntropyOptions): Tensor {
   const reduction = opts.reduction ?? 'mean';
-  if (targets.dtype !== 'int32') throw new LoomError(`crossEntropy: 'targets' must be int32 class indices, got ${targets.dtype}`);
+  if (targets.dtype !== 'int32') throw new LoomError(`${op}: 'targets' must be int32 class indices, got ${targets.dtype}`);
   const C = logits.shape[logits.rank - 1];
   const N = logits.size / C;
   if (targets.size !== N || logits.rank !== targets.rank + 1) {
-    throw new ShapeError(`crossEntropy: 'logits' ${fmtShape(logits.shape)} and 'targets' ${fmtShape(targets.shape)} disagree: expected targets of shape ${fmtShape(logits.shape.slice(0, -1))}`);
+    throw new ShapeError(`${op}: 'logits' ${fmtShape(logits.shape)} and 'targets' ${fmtShape(targets.shape)} disagree: expected targets of shape ${fmtShape(logits.shape.slice(0, -1))}`);
   }
   const t = targets.data;
   const ignore = opts.ignoreIndex;
-  const flatIdx = new Int32Array(N);
-  const keep = new Array<number>(N);
   let counted = 0;
   for (let i = 0; i < N; i++) {
     const ti = t[i];
-    if (ignore !== undefined && ti === ignore) {
-      flatIdx[i] = i * C; // any valid row; its term is masked out below
-      keep[i] = 0;
-      continue;
-    }
+    if (ignore !== undefined && ti === ignore) continue;
     if (!(ti >= 0 && ti < C)) {
-      throw new ShapeError(`crossEntropy: 'targets' ${fmtShape(targets.shape)} holds ${ti} at position ${i}, out of range for 'logits' ${fmtShape(logits.shape)} (${C} classes)`);
+      throw new ShapeError(`${op}: 'targets' ${fmtShape(targets.shape)} holds ${ti} at position ${i}, out of range for 'logits' ${fmtShape(logits.shape)} (${C} classes)`);
     }
-    flatIdx[i] = i * C + ti;
-    keep[i] = 1;
     counted++;
   }
-  const logp = reshape(logSoftmax(logits, -1), [N * C, 1]);
-  const picked = reshape(gatherRows(logp, tensor(flatIdx, { backend: logits.backend })), [N]);
-  let losses = neg(picked);
-  // Select rather than multiply by the mask: an ignored row's picked value may be -Infinity (masked logits),
-  // and Infinity · 0 would make the whole loss NaN.
-  if (counted < N) losses = where(tensor(keep, [N], { dtype: logits.dtype, backend: logits.backend }), losses, 0);
+  const losses = rows(reshape(logits, [N, C]), reshape(targets, [N]), ignore ?? null); // [N], 0 where ignored
   if (reduction === 'none') return reshape(losses, targets.shape);
   const total = sum(losses);
   // A mean over no counted targets is NaN, as in PyTorch.

@@ -4,6 +4,8 @@ import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
 import { gemmReference, type FloatArray } from '../kernels/gemm-reference.js';
 import { createSimdGates } from '../fused/recurrent-simd.js';
 import type { GateKernels } from '../fused/recurrent-kernel.js';
+import { createSimdSoftmaxCE } from '../fused/softmax-ce-simd.js';
+import type { SoftmaxCEKernels } from '../fused/softmax-ce.js';
 
 /**
  * The default backend: the reference backend with its matrix products (90%+ of a language model's
@@ -26,6 +28,12 @@ export class WasmBackend extends ReferenceBackend {
   private simdGates: GateKernels | null = null;
   protected override recurrentGates(): GateKernels {
     return (this.simdGates ??= createSimdGates() ?? super.recurrentGates());
+  }
+
+  // Softmax cross-entropy's row passes with a vector exp (fused/softmax-ce-simd.ts), made on first use.
+  private simdSoftmaxCE: SoftmaxCEKernels | null = null;
+  protected override softmaxCEKernels(): SoftmaxCEKernels {
+    return (this.simdSoftmaxCE ??= createSimdSoftmaxCE() ?? super.softmaxCEKernels());
   }
 
   protected override gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
