@@ -374,10 +374,11 @@ export function logSoftmax(x: Tensor, axisArg = -1): Tensor {
  * logsumexp(logits[i, :]) − logits[i, targets[i]] (that is, −log softmax at the target), and 0 with no
  * gradient where targets[i] === ignoreIndex (null: none ignored). crossEntropy (functional.ts) reduces these.
  */
-export function softmaxCrossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number | null = null): Tensor {
+export function softmaxCrossEntropy(logits: Tensor, targetsArg: Tensor, ignoreIndex: number | null = null): Tensor {
   const op = 'softmaxCrossEntropy';
-  const counted = checkSoftmaxCrossEntropy(op, logits, targets, ignoreIndex);
+  const counted = checkSoftmaxCrossEntropy(op, logits, targetsArg, ignoreIndex);
   const be = logits.backend;
+  const targets = onBackendOf(logits, targetsArg);
   if (!be.softmaxCrossEntropy || !be.softmaxCrossEntropyBackward) return composedRows(logits, targets, ignoreIndex, counted);
   const [N, C] = logits.shape, dtype = logits.dtype;
   const { losses, saved } = be.softmaxCrossEntropy(logits.storage, targets.storage, N, C, ignoreIndex, dtype);
@@ -409,12 +410,18 @@ function composedRows(logits: Tensor, targets: Tensor, ignoreIndex: number | nul
   return counted < N ? where(new Tensor(be.fromArray(logits.dtype, keep), [N], logits.dtype, be), losses, 0) : losses;
 }
 
+/** Class indices may come from any backend (they are read on the host, as crossEntropy always has): copied
+ *  to the logits' backend when they live elsewhere. */
+function onBackendOf(logits: Tensor, targets: Tensor): Tensor {
+  if (targets.backend === logits.backend) return targets;
+  return new Tensor(logits.backend.fromArray('int32', targets.data), targets.shape, 'int32', logits.backend);
+}
+
 /** Checks softmaxCrossEntropy's arguments; returns the number of rows not ignored. */
 function checkSoftmaxCrossEntropy(op: string, logits: Tensor, targets: Tensor, ignoreIndex: number | null): number {
   checkFloat(op, 'logits', logits);
   if (logits.rank !== 2) throw new ShapeError(`${op}: 'logits' must be 2-D [N, C], got ${fmtShape(logits.shape)}`);
   if (targets.dtype !== 'int32') throw new LoomError(`${op}: 'targets' must be int32 class indices, got ${targets.dtype}`);
-  if (targets.backend !== logits.backend) throw new LoomError(`${op}: 'targets' lives on backend ${targets.backend.name}, 'logits' on ${logits.backend.name}`);
   const [N, C] = logits.shape;
   if (targets.rank !== 1 || targets.shape[0] !== N) {
     throw new ShapeError(`${op}: 'targets' must be [${N}] (one per row of 'logits' ${fmtShape(logits.shape)}), got ${fmtShape(targets.shape)}`);
