@@ -40,9 +40,11 @@ function referenceLogits(model: MemN2N, ex: MemN2NExample): number[] {
     const scores = mem.map(({ m }) => m.reduce((s, v, x) => s + v * u[x], 0));
     let p = scores;
     if (!model.linearStart) {
-      const mx = Math.max(...scores);
+      // 'attend': the memorySize − n empty slots are zero memories with score 0 inside the softmax.
+      const free = model.config.emptyMemories === 'attend' ? memorySize - n : 0;
+      const mx = Math.max(...scores, free > 0 ? 0 : -Infinity);
       const e = scores.map((s) => Math.exp(s - mx));
-      const z = e.reduce((a, b) => a + b, 0);
+      const z = e.reduce((a, b) => a + b, 0) + free * Math.exp(-mx);
       p = e.map((x) => x / z);
     }
     const o = new Array<number>(d).fill(0);
@@ -68,6 +70,7 @@ const VARIANTS: [string, Partial<MemN2NConfig>][] = [
   ['adjacent, bag of words, no temporal', { tying: 'adjacent', encoding: 'bow', temporal: false }],
   ['layer-wise, position encoding, temporal', { tying: 'layerwise', encoding: 'position', temporal: true }],
   ['layer-wise, bag of words, 1 hop', { tying: 'layerwise', encoding: 'bow', temporal: true, hops: 1 }],
+  ['adjacent, position encoding, empty memories ignored', { emptyMemories: 'ignore' }],
 ];
 
 describe('MemN2N forward', () => {
@@ -88,9 +91,9 @@ describe('MemN2N forward', () => {
     }
   }
 
-  it('gives padding memories no attention and ignores what padding slots hold', () => {
+  for (const emptyMemories of ['attend', 'ignore'] as const) it(`gives padding memories no attention and ignores what padding slots hold (empty memories: ${emptyMemories})`, () => {
     const g = new Generator(5);
-    const model = new MemN2N({ vocabSize: 12, embedSize: 6, hops: 3, memorySize: 10, sentenceSize: 5, seed: 1 });
+    const model = new MemN2N({ vocabSize: 12, embedSize: 6, hops: 3, memorySize: 10, sentenceSize: 5, seed: 1, emptyMemories });
     const short = randomExamples(g, 1, 12, { minStory: 2, maxStory: 2 })[0];
     const long = randomExamples(g, 1, 12, { minStory: 8, maxStory: 8, maxWords: 5 })[0];
     const alone = makeBatch([short], { memorySize: 10 });
@@ -103,7 +106,15 @@ describe('MemN2N forward', () => {
     for (const p of attention) {
       const a = Array.from(p.toArray());
       for (let m = 2; m < 8; m++) expect(a[m]).toBe(0); // entry 0's padding slots
-      expect(a.slice(0, 2).reduce((s, x) => s + x, 0)).toBeCloseTo(1, 6);
+      // 'attend': 8 empty slots of score 0 take their share; the long story's 2 empty slots too.
+      const shown = a.slice(0, 2).reduce((s, x) => s + x, 0), shownLong = a.slice(8, 16).reduce((s, x) => s + x, 0);
+      if (emptyMemories === 'ignore') {
+        expect(shown).toBeCloseTo(1, 6);
+        expect(shownLong).toBeCloseTo(1, 6);
+      } else {
+        expect(shown).toBeLessThan(1);
+        expect(shownLong).toBeLessThan(1);
+      }
     }
     // Words written into padding slots change nothing.
     const stories = batch.stories.data as Int32Array;
@@ -148,6 +159,7 @@ describe('MemN2N forward', () => {
     expect(() => new MemN2N({ vocabSize: 10, sentenceSize: 0 })).toThrow(/config\.sentenceSize must be a positive integer/);
     expect(() => new MemN2N({ vocabSize: 10, sentenceSize: 3, tying: 'x' as 'adjacent' })).toThrow(/config\.tying/);
     expect(() => new MemN2N({ vocabSize: 1, sentenceSize: 3 })).toThrow(/config\.vocabSize/);
+    expect(() => new MemN2N({ vocabSize: 4, sentenceSize: 3, emptyMemories: 'none' as 'ignore' })).toThrow(/config\.emptyMemories must be 'attend' or 'ignore'/);
     const model = new MemN2N({ vocabSize: 5, sentenceSize: 2, memorySize: 3 });
     expect(() => model.forward(makeBatch([{ story: [[1, 2, 3]], query: [1], answer: 1 }]))).toThrow(ShapeError);
     expect(() => model.forward(makeBatch([{ story: [[7]], query: [1], answer: 1 }]))).toThrow(/batch\.stories holds id 7/);

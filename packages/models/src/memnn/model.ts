@@ -18,14 +18,22 @@
  * Sentence encoding: 'bow' sums the word vectors; 'position' weights word j of a sentence elementwise by
  * l_j (see positionEncoding). Padding words are the nil word (id 0): the tables are used through a mask
  * that zeroes row 0, so nil adds nothing and row 0 gets no gradient (the official code re-zeroes it after
- * every update instead). Padding memories are masked with −∞ before the softmax.
+ * every update instead).
+ *
+ * Empty memories: a story of n < memorySize statements leaves memorySize − n slots empty. In the official
+ * code those slots hold the nil word, i.e. zero memories that take part in the softmax with score 0 and
+ * add nothing to o: a hop can put its weight on "nothing". With emptyMemories 'attend' (the default) the
+ * model does the same, exactly and without materialising the slots: one extra softmax column holding
+ * log(memorySize − n). 'ignore' shares the attention among the story's memories only. Either way the
+ * padding a batch adds is masked with −∞ and gets no attention, so an example's output does not depend
+ * on the batch it is in.
  *
  * Linear start (Section 4.2): with `linearStart` set, the memory layers' softmaxes are removed
  * (p = uᵏ · m_i, padding slots 0); the final softmax over answers stays.
  */
 import {
-  Generator, LoomError, Module, Parameter, ShapeError, add, crossEntropy, fmtShape, gatherRows, init, matmul, mul,
-  reshape, softmax, sum, tensor, where,
+  Generator, LoomError, Module, Parameter, ShapeError, add, concat, crossEntropy, fmtShape, gatherRows, init, matmul,
+  mul, reshape, slice, softmax, sum, tensor, where,
   type DType, type Tensor,
 } from '@loom/core';
 import { checkDtype, checkPositiveInts, checkSeed, stripUndefined } from '../checks.js';
@@ -34,6 +42,7 @@ import type { MemN2NBatch } from './batch.js';
 
 export type WeightTying = 'adjacent' | 'layerwise';
 export type SentenceEncoding = 'bow' | 'position';
+export type EmptyMemories = 'attend' | 'ignore';
 
 export interface MemN2NConfig {
   /** V: word ids 0..V-1, 0 the nil word. Answers are classes among these ids. */
@@ -56,6 +65,8 @@ export interface MemN2NConfig {
   initStd?: number;
   /** Default 0. */
   seed?: number;
+  /** See above. Default 'attend' (the official code). */
+  emptyMemories?: EmptyMemories;
   /** Default float32 (float64 for gradient checks). */
   dtype?: DType;
 }
@@ -70,6 +81,7 @@ export const MEMN2N_DEFAULTS = {
   temporal: true,
   initStd: 0.1,
   seed: 0,
+  emptyMemories: 'attend' as EmptyMemories,
   dtype: 'float32' as DType,
 } satisfies Partial<MemN2NConfig>;
 
@@ -123,6 +135,7 @@ export class MemN2N extends Module {
     if (c.encoding === 'position' && (!Number.isInteger(c.sentenceSize) || c.sentenceSize < 1)) {
       throw new LoomError(`${where}: config.sentenceSize must be a positive integer (the most words in a sentence or question) with encoding 'position', got ${String(c.sentenceSize)}`);
     }
+    if (c.emptyMemories !== 'attend' && c.emptyMemories !== 'ignore') throw new LoomError(`${where}: config.emptyMemories must be 'attend' or 'ignore', got ${String(c.emptyMemories)}`);
     if (typeof c.temporal !== 'boolean') throw new LoomError(`${where}: config.temporal must be a boolean, got ${String(c.temporal)}`);
     if (typeof c.initStd !== 'number' || !(c.initStd > 0)) throw new LoomError(`${where}: config.initStd must be a positive number, got ${String(c.initStd)}`);
     checkSeed(where, c.seed);
@@ -211,8 +224,8 @@ export class MemN2N extends Module {
   }
 
   /**
-   * Answer logits [B, V], and each hop's attention [B, M] (softmax weights; with linearStart the raw
-   * scores, padding 0).
+   * Answer logits [B, V], and each hop's attention [B, M] (softmax weights, which with emptyMemories
+   * 'attend' leave the empty slots' share out; with linearStart the raw scores, padding 0).
    */
   run(batch: MemN2NBatch): { logits: Tensor; attention: Tensor[] } {
     this.checkBatch(batch);
@@ -221,6 +234,7 @@ export class MemN2N extends Module {
     // Memories by table: with adjacent tying table k's serve as C of hop k and A of hop k + 1; layer-wise,
     // tables 0 and 1 serve every hop.
     const cache = new Map<number, Tensor>();
+    const empty = this.config.emptyMemories === 'attend' ? this.emptyScores(batch) : null; // [B, 1]
     const shifted = new Map<Tensor, Tensor>(); // ids → lookup rows in the weighted tables (see encode)
     let u = this.encode(this.queryTable, batch.queries, shifted); // [B, d]
     const attention: Tensor[] = [];
@@ -229,7 +243,10 @@ export class MemN2N extends Module {
       const m = this.memories(batch, cache, inTable, shifted); // [B, M, d]
       const c = this.memories(batch, cache, outTable, shifted); // [B, M, d]
       const scores = reshape(matmul(m, reshape(u, [B, d, 1])), [B, M]); // [B, M]
-      const p = this.linearStart ? where(batch.padding, 0, scores) : softmax(where(batch.padding, -Infinity, scores), -1);
+      let p: Tensor;
+      if (this.linearStart) p = where(batch.padding, 0, scores);
+      else if (empty) p = slice(softmax(concat([where(batch.padding, -Infinity, scores), empty], 1), -1), [0, 0], [B, M]); // [B, M + 1] → [B, M]
+      else p = softmax(where(batch.padding, -Infinity, scores), -1);
       attention.push(p);
       const o = reshape(matmul(reshape(p, [B, 1, M]), c), [B, d]); // [B, d]
       u = add(this.hidden ? matmul(u, this.hidden, false, true) : u, o);
@@ -237,6 +254,23 @@ export class MemN2N extends Module {
     // W = Cᴷ (adjacent) or its own table: logits = u·Wᵀ.
     const logits = matmul(u, this.table(this.answerTable), false, true); // [B, V]
     return { logits, attention };
+  }
+
+  /**
+   * The softmax column standing for each entry's empty slots, [B, 1]: log(memorySize − n) (the slots'
+   * scores are 0), −∞ when the memory is full.
+   */
+  private emptyScores(batch: MemN2NBatch): Tensor {
+    const { B, M } = batch;
+    const pad = batch.padding.data;
+    const col = new Float64Array(B);
+    for (let b = 0; b < B; b++) {
+      let n = M;
+      for (let m = 0; m < M; m++) n -= pad[b * M + m] !== 0 ? 1 : 0;
+      const free = this.config.memorySize - n;
+      col[b] = free > 0 ? Math.log(free) : -Infinity;
+    }
+    return tensor(col, [B, 1], { dtype: this.config.dtype, backend: this.embeddings[0].backend });
   }
 
   /** Answer logits [B, V]. */
