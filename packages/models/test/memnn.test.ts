@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Generator, LoomError, ShapeError, noGrad } from '@loom/core';
 import {
-  MemN2N, buildBabiVocabulary, encodeBabi, evaluateMemN2N, makeBatch, positionEncoding, sentenceSize, tokenizeBabi,
-  trainMemN2N, type MemN2NConfig, type MemN2NExample,
+  MemN2N, buildBabiVocabulary, encodeBabi, epochBatches, evaluateMemN2N, makeBatch, positionEncoding, sentenceSize,
+  tokenizeBabi, trainMemN2N, type MemN2NConfig, type MemN2NExample,
 } from '../src/index.js';
 import { gradcheckModule } from './models-testkit.js';
 
@@ -224,6 +224,24 @@ describe('makeBatch', () => {
   });
 });
 
+describe('epochBatches', () => {
+  it('covers every example once per epoch, in batches within one group, differently each epoch', () => {
+    const groups = Array.from({ length: 50 }, (_, i) => i % 3);
+    const next = epochBatches(50, 8, groups, new Generator(1));
+    const first = next(), second = next();
+    for (const epoch of [first, second]) {
+      expect(epoch.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      for (const b of epoch) {
+        expect(b.length).toBeLessThanOrEqual(8);
+        expect(new Set(b.map((i) => groups[i])).size).toBe(1);
+      }
+    }
+    expect(second).not.toEqual(first);
+    const plain = epochBatches(20, 8, null, new Generator(1))();
+    expect(plain.map((b) => b.length)).toEqual([8, 8, 4]);
+  });
+});
+
 describe('bAbI vocabulary', () => {
   const examples = [
     { story: ['Mary moved to the bathroom.', 'John went to the hallway.'], question: 'Where is Mary? ', answers: ['bathroom'] },
@@ -290,5 +308,6 @@ describe('MemN2N learns', () => {
     expect(() => trainMemN2N(model, data, [], { batchSize: 0 })).toThrow(/config\.batchSize must be a positive integer/);
     expect(() => trainMemN2N(model, data, [], { lr: -1 })).toThrow(/config\.lr must be a positive number/);
     expect(() => trainMemN2N(model, [], [])).toThrow(/'train' is empty/);
+    expect(() => trainMemN2N(model, data, [], { groups: [0, 1] })).toThrow(/config\.groups must hold one group per training example \(1\), got 2/);
   });
 });

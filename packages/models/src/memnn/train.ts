@@ -43,6 +43,13 @@ export interface MemN2NTrainConfig {
   seed?: number;
   /** Examples per batch when evaluating. Default 256. */
   evalBatchSize?: number;
+  /**
+   * A group per training example (e.g. its bAbI task): each batch is drawn from one group (each group
+   * shuffled and cut into batches, then all batches shuffled). Default: none, batches drawn from all
+   * examples. Jointly on the 20 bAbI tasks, random batches nearly all hold one of task 3's 50-statement
+   * stories and pad every other story to it: batches by task do 4.4 times less embedding work.
+   */
+  groups?: readonly number[] | null;
   onEpoch?: (log: MemN2NEpochLog) => void;
 }
 
@@ -61,6 +68,7 @@ export const MEMN2N_TRAIN_DEFAULTS = {
   selectBest: true,
   seed: 0,
   evalBatchSize: 256,
+  groups: null,
 } satisfies Omit<Required<MemN2NTrainConfig>, 'onEpoch'>;
 
 export interface MemN2NEpochLog {
@@ -92,6 +100,34 @@ export interface MemN2NEvaluation {
   /** Fraction of wrong answers. */
   error: number;
   predictions: number[];
+}
+
+/**
+ * The batches of successive epochs: `next()` returns one epoch's lists of example indices. Each group
+ * (all examples when `groups` is null) is shuffled and cut into batches of `batchSize` (the last may be
+ * smaller); with several groups the batches are then shuffled together.
+ */
+export function epochBatches(n: number, batchSize: number, groups: readonly number[] | null, g: Generator): () => number[][] {
+  const shuffle = <T>(a: T[]): T[] => {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = g.int(i + 1);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  };
+  const members = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const k = groups ? groups[i] : 0;
+    (members.get(k) ?? members.set(k, []).get(k)!).push(i);
+  }
+  return () => {
+    const out: number[][] = [];
+    for (const idx of members.values()) {
+      shuffle(idx);
+      for (let at = 0; at < idx.length; at += batchSize) out.push(idx.slice(at, at + batchSize));
+    }
+    return members.size > 1 ? shuffle(out) : out;
+  };
 }
 
 /** Loss and error on examples (no noise, no gradient). */
@@ -154,20 +190,17 @@ export function trainMemN2N(
   const g = new Generator(c.seed);
   const opt = new SGD(model, { lr: c.lr });
   const history: MemN2NEpochLog[] = [];
-  const order = Array.from({ length: train.length }, (_, i) => i);
+  if (c.groups && c.groups.length !== train.length) throw new LoomError(`${where}: config.groups must hold one group per training example (${train.length}), got ${c.groups.length}`);
   const hasValid = valid.length > 0;
+  const batches = epochBatches(train.length, c.batchSize, c.groups, g);
 
   const epoch = (phase: MemN2NEpochLog['phase'], e: number, lr: number): MemN2NEpochLog => {
     const t0 = performance.now();
     opt.lr = lr;
     model.train();
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = g.int(i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
-    }
     let loss = 0, wrong = 0;
-    for (let at = 0; at < order.length; at += c.batchSize) {
-      const part = order.slice(at, at + c.batchSize).map((i) => train[i]);
+    for (const indices of batches()) {
+      const part = indices.map((i) => train[i]);
       const batch = makeBatch(part, { memorySize: model.config.memorySize, timeNoise: c.timeNoise, generator: g });
       opt.zeroGrad();
       const logits = model.forward(batch);
