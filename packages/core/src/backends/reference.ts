@@ -1,8 +1,8 @@
 import type { Backend, BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
 import { allocArray, arrayType, type DType, type FloatArray, type TypedArray } from '../dtype.js';
-import { gemmReference } from '../kernels/gemm-reference.js';
+import { gemmReference, pinReference, type PinnedGemm } from '../kernels/gemm-reference.js';
 import {
-  jsGates, recurrentBackwardHost, recurrentForwardHost, type GateKernels, type Gemm, type RecurrentGradients, type RecurrentSpec,
+  jsGates, recurrentBackwardHost, recurrentForwardHost, type GateKernels, type Gemm, type PinGemm, type RecurrentGradients, type RecurrentSpec,
 } from '../fused/recurrent-kernel.js';
 import { jsSoftmaxCE, type SoftmaxCEKernels } from '../fused/softmax-ce.js';
 import { sizeOf, stridesOf, type Shape } from '../shape.js';
@@ -353,11 +353,11 @@ export class ReferenceBackend implements Backend<TypedArray> {
 
   recurrentForward(spec: RecurrentSpec, xp: Arr, wHh: Arr, bIh: Arr | null, bHh: Arr | null, h0: Arr, c0: Arr | null, save: boolean, dtype: DType): { y: Arr; saved: FloatArray[] } {
     return recurrentForwardHost(spec, xp as FloatArray, wHh as FloatArray, bIh as FloatArray | null, bHh as FloatArray | null,
-      h0 as FloatArray, c0 as FloatArray | null, save, dtype, this.gemmOverwrite, this.recurrentGates());
+      h0 as FloatArray, c0 as FloatArray | null, save, dtype, this.pinGemmB, this.recurrentGates());
   }
 
   recurrentBackward(spec: RecurrentSpec, saved: readonly Arr[], wHh: Arr, dy: Arr, needs: { wHh: boolean; bIh: boolean; bHh: boolean }, dtype: DType): RecurrentGradients<Arr> {
-    return recurrentBackwardHost(spec, saved as FloatArray[], wHh as FloatArray, dy as FloatArray, needs, dtype, this.gemmOverwrite, this.recurrentGates());
+    return recurrentBackwardHost(spec, saved as FloatArray[], wHh as FloatArray, dy as FloatArray, needs, dtype, this.gemmOverwrite, this.pinGemmB, this.recurrentGates());
   }
 
   /** The gate loops of the fused recurrent kernels: JavaScript here; faster backends override it. */
@@ -368,6 +368,17 @@ export class ReferenceBackend implements Backend<TypedArray> {
   /** this.gemm as a function value, for kernels written outside the class (fused/). */
   private readonly gemmOverwrite: Gemm = (transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc) =>
     this.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+
+  /**
+   * Holds op(B) for many products (the fused recurrent kernels' per-step products against W_hh; see PinnedGemm):
+   * here Bᵀ is transposed once and each product is this kernel's GEMM; the wasm backend packs B into its GEMM's memory.
+   */
+  protected pinB(transB: boolean, k: number, n: number, b: FloatArray, bOff: number, ldb: number): PinnedGemm {
+    return pinReference(transB, k, n, b, bOff, ldb);
+  }
+
+  /** this.pinB as a function value, for fused/. */
+  private readonly pinGemmB: PinGemm = (transB, k, n, b, bOff, ldb) => this.pinB(transB, k, n, b, bOff, ldb);
 
   logSoftmaxBackward(y: Arr, dy: Arr, rows: number, cols: number, dtype: DType): Arr {
     const out = allocArray(dtype, rows * cols);

@@ -1,7 +1,7 @@
 import { ReferenceBackend } from './reference.js';
 import { backend, registerBackend, setDefaultBackendChooser } from './registry.js';
 import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
-import { gemmReference, type FloatArray } from '../kernels/gemm-reference.js';
+import { gemmReference, type FloatArray, type PinnedGemm } from '../kernels/gemm-reference.js';
 import { createSimdGates } from '../fused/recurrent-simd.js';
 import type { GateKernels } from '../fused/recurrent-kernel.js';
 import { createSimdSoftmaxCE } from '../fused/softmax-ce-simd.js';
@@ -44,6 +44,11 @@ export class WasmBackend extends ReferenceBackend {
     } else {
       gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
     }
+  }
+
+  // W_hh packed once per sequence in the kernel's memory, not copied in at every time step (kernels/wasm, pinB).
+  protected override pinB(transB: boolean, k: number, n: number, b: FloatArray, bOff: number, ldb: number): PinnedGemm {
+    return b instanceof Float32Array ? this.kernel.pinB(transB, k, n, b, bOff, ldb) : super.pinB(transB, k, n, b, bOff, ldb);
   }
 }
 

@@ -15,16 +15,22 @@ export function checkGemmArgs(
   b: ArrayLike<number>, bOffset: number, ldb: number,
   c: ArrayLike<number>, cOffset: number, ldc: number,
 ): void {
-  for (const [name, v] of [['m', m], ['n', n], ['k', k], ['aOffset', aOffset], ['bOffset', bOffset], ['cOffset', cOffset]] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`${fn}: argument '${name}' must be a non-negative integer, got ${v}`);
-  }
+  checkCounts(fn, { m, n, k, aOffset, bOffset, cOffset });
   // Stored shapes: A is m×k (k×m when transA), B is k×n (n×k when transB), C is m×n.
   checkOperand(fn, 'a', 'lda', a, aOffset, lda, transA ? k : m, transA ? m : k);
   checkOperand(fn, 'b', 'ldb', b, bOffset, ldb, transB ? n : k, transB ? k : n);
   checkOperand(fn, 'c', 'ldc', c, cOffset, ldc, m, n);
 }
 
-function checkOperand(fn: string, name: string, ldName: string, x: ArrayLike<number>, offset: number, ld: number, rows: number, cols: number): void {
+/** Throws a RangeError naming the first value that is not a non-negative integer (sizes and offsets). */
+export function checkCounts(fn: string, values: Readonly<Record<string, number>>): void {
+  for (const [name, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`${fn}: argument '${name}' must be a non-negative integer, got ${v}`);
+  }
+}
+
+/** One operand's view (rows × cols at offset, leading dimension ld) must fit in x; the error names the argument. */
+export function checkOperand(fn: string, name: string, ldName: string, x: ArrayLike<number>, offset: number, ld: number, rows: number, cols: number): void {
   if (!Number.isInteger(ld) || ld < Math.max(1, cols)) {
     throw new RangeError(`${fn}: argument '${ldName}' must be an integer ≥ ${Math.max(1, cols)} (the stored row length), got ${ld}`);
   }
@@ -72,4 +78,65 @@ export function gemmReference(
       }
     }
   }
+}
+
+/**
+ * A right operand B held across many products C = op(A)·op(B): the per-step h·W_hhᵀ and dG·W_hh of the fused
+ * recurrent kernels, T products against one weight matrix. The WebAssembly kernel (WasmGemm.pinB) packs op(B)
+ * into its own memory once instead of copying B in at every call; pinReference is the plain version.
+ * While pinned, the caller must not change B: the products may read a copy made when it was pinned.
+ * Every method of a released handle throws.
+ */
+export interface PinnedGemm {
+  readonly transB: boolean;
+  /** op(B) is k×n. */
+  readonly k: number;
+  readonly n: number;
+  readonly released: boolean;
+  /** C[m×n] (+)= op(A)[m×k] · op(B): gemm's contract with the pinned B. */
+  gemm(transA: boolean, m: number, a: FloatArray, aOffset: number, lda: number,
+    c: FloatArray, cOffset: number, ldc: number, accumulate: boolean): void;
+  /** Ends the pin (frees what it holds). */
+  release(): void;
+}
+
+/**
+ * PinnedGemm on gemmReference: Bᵀ is transposed once into a private copy, so that every product runs the
+ * i-k-j loop over a plain B (what the recurrent kernel did by hand before pinning); a plain B is read in place
+ * at every call, so there it sees changes to B (which the contract forbids anyway).
+ */
+export function pinReference(transB: boolean, k: number, n: number, b: FloatArray, bOffset: number, ldb: number): PinnedGemm {
+  const fn = 'pinReference';
+  checkCounts(fn, { k, n, bOffset });
+  checkOperand(fn, 'b', 'ldb', b, bOffset, ldb, transB ? n : k, transB ? k : n);
+  let bx = b, bxOffset = bOffset, bxLd = ldb;
+  if (transB && k > 0 && n > 0) {
+    // B is n×k: its transpose k×n, row p = column p of B.
+    bx = new (b instanceof Float32Array ? Float32Array : Float64Array)(k * n);
+    for (let j = 0; j < n; j++) {
+      const o = bOffset + j * ldb;
+      for (let p = 0; p < k; p++) bx[p * n + j] = b[o + p];
+    }
+    bxOffset = 0;
+    bxLd = n;
+  } else if (transB) {
+    bxLd = Math.max(1, n);
+  }
+  let released = false;
+  const live = (what: string): void => {
+    if (released) throw new Error(`PinnedGemm.${what}: this pinned operand (op(B) ${k}×${n}) was released`);
+  };
+  return {
+    transB, k, n,
+    get released() { return released; },
+    gemm(transA, m, a, aOffset, lda, c, cOffset, ldc, accumulate) {
+      live('gemm');
+      gemmReference(transA, false, m, n, k, a, aOffset, lda, bx, bxOffset, bxLd, c, cOffset, ldc, accumulate);
+    },
+    release() {
+      live('release');
+      released = true;
+      bx = new Float32Array(0);
+    },
+  };
 }

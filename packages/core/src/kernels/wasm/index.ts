@@ -1,9 +1,10 @@
 // The WebAssembly SIMD GEMM: one instance per thread, its own linear memory, operands copied in
-// and C copied out on every call (the caller's arrays are ordinary, possibly shared, Float32Arrays).
+// and C copied out on every call (the caller's arrays are ordinary, possibly shared, Float32Arrays),
+// except a right operand pinned with pinB, which is packed into that memory once for many calls.
 // See docs/kernels.md for the layout, the blocking and the measured figures.
 
 import v8 from 'node:v8';
-import { checkGemmArgs } from '../gemm-reference.js';
+import { checkCounts, checkGemmArgs, checkOperand, type PinnedGemm } from '../gemm-reference.js';
 import { SCRATCH_BYTES, buildGemmModule, type GemmModuleExports, type MicroKernelShape } from './kernels.js';
 import { FunctionBuilder, ModuleBuilder, v128 } from './assembler.js';
 import { wasmApi, type WasmModule } from './runtime.js';
@@ -19,6 +20,14 @@ export interface WasmGemm {
     c: Float32Array, cOffset: number, ldc: number,
     accumulate: boolean,
   ): void;
+  /**
+   * Packs op(B) (k×n; B stored n×k when transB) into this instance's memory once and returns a handle whose
+   * gemm runs products against it: no copy and no packing of B per call (for the recurrent per-step products,
+   * where B is the weight matrix and m the batch). The caller must not change B while it is pinned (the products
+   * read the packed copy) and must release the handle; every method of a released handle throws. Several pins
+   * may be live at once; their memory is reused once the most recent ones are released.
+   */
+  pinB(transB: boolean, k: number, n: number, b: Float32Array, bOffset: number, ldb: number): PinnedGemm;
 }
 
 /** Kernel build and blocking parameters. Exposed for tuning and benchmarks; the defaults below are measured. */
@@ -139,14 +148,22 @@ class WasmGemmKernel implements WasmGemm {
   readonly relaxed: boolean;
   private heap: Float32Array;
 
+  /**
+   * Pinned operands live in [SCRATCH_BYTES, arenaEnd), most recent last; each call's own regions start at
+   * arenaEnd. Releasing the most recent pins lowers arenaEnd; a pin released under a live one stays a hole
+   * until those above it go too (the recurrent kernels hold one pin at a time).
+   */
+  private pins: { end: number; live: boolean }[] = [];
+  private arenaEnd = SCRATCH_BYTES;
+
   constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports) {
     this.relaxed = config.fma;
     this.heap = new Float32Array(wasm.memory.buffer);
   }
 
   /** Grows memory to at least `bytes` and refreshes the view (growth detaches the old ArrayBuffer). */
-  private reserve(bytes: number): Float32Array {
-    if (bytes > MAX_BYTES) throw new RangeError(`WasmGemm.gemm: the operands need ${bytes} bytes of wasm memory, more than the 2 GiB the kernels address`);
+  private reserve(bytes: number, fn = 'WasmGemm.gemm'): Float32Array {
+    if (bytes > MAX_BYTES) throw new RangeError(`${fn}: the operands need ${bytes} bytes of wasm memory, more than the 2 GiB the kernels address`);
     const memory = this.wasm.memory;
     const have = memory.buffer.byteLength;
     if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
@@ -165,35 +182,87 @@ class WasmGemmKernel implements WasmGemm {
     for (const [name, x] of [['a', a], ['b', b], ['c', c]] as const) {
       if (!(x instanceof Float32Array)) throw new TypeError(`WasmGemm.gemm: argument '${name}' must be a Float32Array (float64 products go to gemmReference)`);
     }
+    this.multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, -1, c, cOffset, ldc, accumulate);
+  }
+
+  pinB(transB: boolean, k: number, n: number, b: Float32Array, bOffset: number, ldb: number): PinnedGemm {
+    const fn = 'WasmGemm.pinB';
+    checkCounts(fn, { k, n, bOffset });
+    checkOperand(fn, 'b', 'ldb', b, bOffset, ldb, transB ? n : k, transB ? k : n);
+    if (!(b instanceof Float32Array)) throw new TypeError(`${fn}: argument 'b' must be a Float32Array (float64 products go to pinReference)`);
+    // op(B) as panels of NR columns, each running the whole depth k (the packed layout with kc = k): block
+    // (jc, pc) of a product is then a sub-range of every panel, so one packing serves every blocking.
+    const NR = this.config.cols;
+    const at = this.arenaEnd;
+    const end = align64(at + roundUp(n, NR) * k * 4);
+    if (k > 0 && n > 0) {
+      // B is copied just above the packed region (where calls put their own operands), then packed.
+      const bRows = transB ? n : k, bCols = transB ? k : n;
+      const plan = copyPlan(bRows, bCols, ldb);
+      const heap = this.reserve(end + plan.floats * 4, fn);
+      copyIn(heap, end >> 2, b, bOffset, ldb, bRows, bCols, plan.ld);
+      const sbp = transB ? 1 : plan.ld, sbj = transB ? plan.ld : 1;
+      this.wasm.packB(end, sbj * 4, sbp * 4, n, k, at);
+    }
+    const pin = { end, live: true };
+    this.pins.push(pin);
+    this.arenaEnd = end;
+    return new PinnedWasmB(this, pin, at, transB, k, n);
+  }
+
+  /** Ends a pin (PinnedWasmB.release; not part of WasmGemm). */
+  unpin(pin: { end: number; live: boolean }): void {
+    pin.live = false;
+    while (this.pins.length > 0 && !this.pins[this.pins.length - 1].live) this.pins.pop();
+    this.arenaEnd = this.pins.length > 0 ? this.pins[this.pins.length - 1].end : SCRATCH_BYTES;
+  }
+
+  /**
+   * The product, arguments checked (gemm, PinnedWasmB.gemm; not part of WasmGemm). B is either the caller's
+   * (copied in, then packed or, for a small m, read in place) or, when pinnedAt ≥ 0, already packed at that
+   * byte address by pinB (b, bOffset, ldb unused).
+   */
+  multiply(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, aOffset: number, lda: number,
+    b: Float32Array | null, bOffset: number, ldb: number, pinnedAt: number,
+    c: Float32Array, cOffset: number, ldc: number,
+    accumulate: boolean,
+  ): void {
     if (m === 0 || n === 0) return;
     if (k === 0) {
       if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
       return;
     }
-    const { rows: MR, cols: NR, kc: KC, mc: MC, nc: NC } = this.config;
-    const inPlaceB = !transB && m <= this.config.smallM;
+    const { rows: MR, cols: NR, kc: KC, mc: MC } = this.config;
+    const pinned = pinnedAt >= 0;
+    const inPlaceB = !pinned && !transB && m <= this.config.smallM;
+    // A pinned B's panels start every NR columns, so its column blocks must too.
+    const NC = pinned ? Math.max(NR, this.config.nc - (this.config.nc % NR)) : this.config.nc;
 
-    // Memory layout (bytes): [scratch][packed A block][packed B block][A copy][B copy + pad][C copy].
+    // Memory layout (bytes): [scratch][pinned Bs][packed A block][packed B block][A copy][B copy + pad][C copy]
+    // (a pinned B needs neither the packed B block nor the B copy).
     const kcMax = Math.min(KC, k);
     const aRows = transA ? k : m, aCols = transA ? m : k;
     const bRows = transB ? n : k, bCols = transB ? k : n;
     const aPlan = copyPlan(aRows, aCols, lda);
-    const bPlan = copyPlan(bRows, bCols, ldb);
-    const packA = SCRATCH_BYTES;
+    const bPlan = pinned ? null : copyPlan(bRows, bCols, ldb);
+    const packA = this.arenaEnd;
     const packB = align64(packA + roundUp(Math.min(MC, m), MR) * kcMax * 4);
-    const aCopy = align64(packB + (inPlaceB ? 0 : roundUp(Math.min(NC, n), NR) * kcMax * 4));
+    const aCopy = align64(packB + (inPlaceB || pinned ? 0 : roundUp(Math.min(NC, n), NR) * kcMax * 4));
     const bCopy = align64(aCopy + aPlan.floats * 4);
     // In place, the last B panel reads up to NR-1 floats past the end of a row (lanes that are discarded).
-    const cCopy = align64(bCopy + (bPlan.floats + NR) * 4);
+    const cCopy = align64(bCopy + (bPlan ? (bPlan.floats + NR) * 4 : 0));
     const heap = this.reserve(cCopy + m * n * 4);
 
     copyIn(heap, aCopy >> 2, a, aOffset, lda, aRows, aCols, aPlan.ld);
-    copyIn(heap, bCopy >> 2, b, bOffset, ldb, bRows, bCols, bPlan.ld);
+    if (bPlan) copyIn(heap, bCopy >> 2, b!, bOffset, ldb, bRows, bCols, bPlan.ld);
     if (accumulate) copyIn(heap, cCopy >> 2, c, cOffset, ldc, m, n, n);
 
     // Element (i, p) of op(A) is at aCopy + (i·sai + p·sap)·4; element (p, j) of op(B) at bCopy + (p·sbp + j·sbj)·4.
     const sai = transA ? 1 : aPlan.ld, sap = transA ? aPlan.ld : 1;
-    const sbp = transB ? 1 : bPlan.ld, sbj = transB ? bPlan.ld : 1;
+    const bLd = bPlan ? bPlan.ld : 0;
+    const sbp = transB ? 1 : bLd, sbj = transB ? bLd : 1;
     const w = this.wasm;
     for (let jc = 0; jc < n; jc += NC) {
       const nc = Math.min(NC, n - jc);
@@ -201,7 +270,12 @@ class WasmGemmKernel implements WasmGemm {
         const kc = Math.min(KC, k - pc);
         const beta = accumulate || pc > 0 ? 1 : 0;
         let pb: number, bks: number, bps: number;
-        if (inPlaceB) {
+        if (pinned) {
+          // Panel jc/NR starts at pinnedAt + (jc/NR)·k·NR floats; depth pc is pc·NR floats into it.
+          pb = pinnedAt + (jc * k + pc * NR) * 4;
+          bks = NR * 4;
+          bps = k * NR * 4;
+        } else if (inPlaceB) {
           pb = bCopy + (pc * sbp + jc) * 4;
           bks = sbp * 4;
           bps = NR * 4;
@@ -223,6 +297,44 @@ class WasmGemmKernel implements WasmGemm {
     const cBase = cCopy >> 2;
     if (ldc === n) c.set(heap.subarray(cBase, cBase + m * n), cOffset);
     else for (let i = 0; i < m; i++) c.set(heap.subarray(cBase + i * n, cBase + (i + 1) * n), cOffset + i * ldc);
+  }
+}
+
+/** WasmGemm.pinB's handle: products against the packed op(B) at `at` in its kernel's memory. */
+class PinnedWasmB implements PinnedGemm {
+  private live = true;
+
+  constructor(
+    private readonly kernel: WasmGemmKernel, private readonly pin: { end: number; live: boolean }, private readonly at: number,
+    readonly transB: boolean, readonly k: number, readonly n: number,
+  ) {}
+
+  get released(): boolean {
+    return !this.live;
+  }
+
+  private check(what: string): void {
+    if (!this.live) throw new Error(`PinnedGemm.${what}: this pinned operand (op(B) ${this.k}×${this.n}) was released`);
+  }
+
+  gemm(transA: boolean, m: number, a: Float32Array, aOffset: number, lda: number,
+    c: Float32Array, cOffset: number, ldc: number, accumulate: boolean): void {
+    const fn = 'PinnedGemm.gemm';
+    this.check('gemm');
+    const { k, n } = this;
+    checkCounts(fn, { m, aOffset, cOffset });
+    checkOperand(fn, 'a', 'lda', a, aOffset, lda, transA ? k : m, transA ? m : k);
+    checkOperand(fn, 'c', 'ldc', c, cOffset, ldc, m, n);
+    for (const [name, x] of [['a', a], ['c', c]] as const) {
+      if (!(x instanceof Float32Array)) throw new TypeError(`${fn}: argument '${name}' must be a Float32Array, as the pinned B`);
+    }
+    this.kernel.multiply(transA, this.transB, m, n, k, a, aOffset, lda, null, 0, 0, this.at, c, cOffset, ldc, accumulate);
+  }
+
+  release(): void {
+    this.check('release');
+    this.live = false;
+    this.kernel.unpin(this.pin);
   }
 }
 
