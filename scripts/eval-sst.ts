@@ -81,8 +81,8 @@ function parseArgs(argv: string[]): Config {
 
 // Published test root accuracies (%), fine-grained / binary.
 const PUBLISHED: { model: string; fine: number | null; binary: number | null; vectors: string; source: string }[] = [
-  { model: 'RNN (Socher et al. 2013)', fine: 43.2, binary: 82.4, vectors: 'learned (25-d)', source: 'Socher et al. (2013), Table 1' },
-  { model: 'RNTN (Socher et al. 2013)', fine: 45.7, binary: 85.4, vectors: 'learned (25-d)', source: 'Socher et al. (2013), Table 1' },
+  { model: 'RNN (Socher et al. 2013)', fine: 43.2, binary: 82.4, vectors: 'learned (25–35-d)', source: 'Socher et al. (2013), Table 1' },
+  { model: 'RNTN (Socher et al. 2013)', fine: 45.7, binary: 85.4, vectors: 'learned (25–35-d)', source: 'Socher et al. (2013), Table 1' },
   { model: 'Constituency Tree-LSTM (Tai et al. 2015)', fine: 51.0, binary: 88.0, vectors: '300-d GloVe, tuned', source: 'Tai et al. (2015), Table 2' },
 ];
 
