@@ -5,7 +5,7 @@
 import { Generator, crossEntropy, noGrad, tensor } from '@loom/core';
 import { LaneBatcher, TokenBuffer, TokenFile, type Tokenizer } from '@loom/data';
 import { RNNLanguageModel, sample, type LanguageModelConfig } from '@loom/models';
-import type { TrainConfig } from './config.js';
+import { ConfigError, type TrainConfig } from './config.js';
 
 /** The model's constructor config: the model section, the vocabulary size and the seed. */
 export function modelConfig(config: TrainConfig, vocabSize: number): LanguageModelConfig {
@@ -80,7 +80,7 @@ export function encodePrompt(tokenizer: Tokenizer, prompt: string): number[] {
   const out = new TokenBuffer(64);
   tokenizer.streamEncoder(out).write(prompt);
   const ids = Array.from(out.toArray());
-  if (ids.length === 0) throw new Error(`sample: the prompt '${prompt}' encodes to no tokens`);
+  if (ids.length === 0) throw new ConfigError(`sample: the prompt ${JSON.stringify(prompt)} encodes to no tokens (only whitespace for a word tokenizer?)`);
   return ids;
 }
 
