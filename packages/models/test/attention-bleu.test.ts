@@ -60,17 +60,20 @@ describe('corpusBleu', () => {
 describe('attentionHeatmapSvg', () => {
   it('draws one shaded cell per weight with escaped labels', () => {
     const svg = attentionHeatmapSvg([
-      { title: 'he is <tall> & "thin"', source: ['he', 'is', 'tall', '.'], output: ['il', 'est', 'grand', '.', '<eos>'], weights: [
+      { title: 'he is <tall> & "thin" → il est grand et mince .', source: ['he', 'is', 'tall', '.'], output: ['il', 'est', 'grand', '.', '<eos>'], weights: [
         [0.9, 0.1, 0, 0], [0.1, 0.8, 0.1, 0], [0, 0, 1, 0], [0, 0, 0.2, 0.8], [0.25, 0.25, 0.25, 0.25],
       ] },
       { source: ['a'], output: ['b'], weights: [[1]] },
     ]);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.match(/<rect x=/g)!.length).toBe(5 * 4 + 1);
-    expect(svg).toContain('he is &lt;tall&gt; &amp; &quot;thin&quot;');
+    expect(svg).toContain('he is &lt;tall&gt; &amp; &quot;thin&quot; → il est grand et mince .');
     expect(svg).toContain('&lt;eos&gt;');
     expect(svg).toContain('fill="#08306b"'); // weight 1: the darkest shade
     expect(svg).toContain('fill="#ffffff"'); // weight 0: white
+    // Wide enough for the longest title (7.5 px per bold character, 20 px of margins).
+    const width = Number(/width="(\d+)"/.exec(svg)![1]);
+    expect(width).toBeGreaterThanOrEqual(20 + 7.5 * 'he is <tall> & "thin" → il est grand et mince .'.length);
     expect(() => attentionHeatmapSvg([{ source: ['a', 'b'], output: ['c'], weights: [[1]] }])).toThrow(/panels\[0\]\.weights\[0\] has 1 values, expected 2/);
   });
 });

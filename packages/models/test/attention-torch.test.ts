@@ -2,11 +2,11 @@
 // torch.nn.TransformerEncoderLayer and torch.nn.LayerNorm: outputs, attention weights (averaged and per
 // head) and the gradients of every parameter and input, with key padding and causal masks. The reference
 // values come from fixtures/attention/make_attention_fixtures.py (PyTorch 1.13, float64, closed-form
-// weights; the loss is documented there).
+// weights; the loss is documented there). Last, the argument checks of the attention modules.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { add, init, mul, sum, tensor, type DType, type Module, type Tensor } from '@loom/core';
-import { LayerNorm, MultiheadAttention, SelfAttentionBlock, paddingMask } from '../src/index.js';
+import { AdditiveAttention, LayerNorm, MultiheadAttention, SelfAttentionBlock, paddingMask } from '../src/index.js';
 
 interface Values { shape: number[]; values: number[] }
 interface MhaCase {
@@ -134,4 +134,20 @@ describe('LayerNorm against torch.nn.LayerNorm', () => {
       expectClose(x.grad!.data, c.gradX, tol * 10, 'grad x');
     });
   }
+});
+
+describe('attention modules name bad options and shapes', () => {
+  it('MultiheadAttention, masks, LayerNorm, AdditiveAttention', () => {
+    expect(() => new MultiheadAttention({ embedSize: 6, numHeads: 4 })).toThrow(/MultiheadAttention: options\.embedSize \(6\) must be divisible by options\.numHeads \(4\)/);
+    const m = new MultiheadAttention({ embedSize: 4, numHeads: 2 });
+    const x = tensor(new Array(3 * 2 * 4).fill(0.1), [3, 2, 4]);
+    expect(() => m.forward(tensor([1, 2, 3], [1, 1, 3]), x, x)).toThrow(/MultiheadAttention\.forward: 'query' must be \[T, B, E\] with E = 4 \(embedSize\), got \[1, 1, 3\]/);
+    expect(() => m.forward(x, x, x, { keyPaddingMask: paddingMask([3, 2, 1], 3) })).toThrow(/'opts\.keyPaddingMask' must be \[B, Tk\] = \[2, 3\], got \[3, 3\]/);
+    expect(() => m.forward(x, x, x, { attnMask: tensor([0, 0], [1, 2]) })).toThrow(/'opts\.attnMask' \[1, 2\] must broadcast against \[B, nh, Tq, Tk\] = \[2, 2, 3, 3\]/);
+    expect(() => paddingMask([4], 3)).toThrow(/paddingMask: lengths\[0\] must be an integer in \[0, 3\], got 4/);
+    expect(() => new LayerNorm(4).forward(x.reshape([3, 8]))).toThrow(/LayerNorm\.forward: 'x' must be \[\.\.\., 4\], got \[3, 8\]/);
+    const att = new AdditiveAttention({ querySize: 2, keySize: 4, attentionSize: 3 });
+    expect(() => att.forward(tensor([1, 2], [1, 2]), x)).toThrow(/AdditiveAttention\.attend: 'query' must be \[B, Hq\] = \[2, 2\], got \[1, 2\]/);
+    expect(() => att.forward(tensor([1, 2, 3, 4], [2, 2]), x, x, [3, 0])).toThrow(/AdditiveAttention\.memory: lengths\[1\] must be an integer in \[1, 3\], got 0/);
+  });
 });

@@ -26,7 +26,7 @@ export interface HeatmapOptions {
 export function attentionHeatmapSvg(panels: readonly HeatmapPanel[], opts: HeatmapOptions = {}): string {
   if (panels.length === 0) throw new LoomError('attentionHeatmapSvg: needs at least one panel');
   const cell = opts.cell ?? 28;
-  const charW = 7; // an estimate of one character's width at font-size 12, for the margins
+  const charW = 7; // an estimate of one character's width at font-size 12 (7.5 for the bold 13 titles), for the margins
   panels.forEach((p, i) => {
     if (p.weights.length !== p.output.length) throw new LoomError(`attentionHeatmapSvg: panels[${i}] has ${p.output.length} output labels but ${p.weights.length} weight rows`);
     p.weights.forEach((row, r) => {
@@ -55,7 +55,7 @@ export function attentionHeatmapSvg(panels: readonly HeatmapPanel[], opts: Heatm
         }
       });
     });
-    width = Math.max(width, left + p.source.length * cell + 20);
+    width = Math.max(width, left + p.source.length * cell + 20, p.title ? 20 + 7.5 * p.title.length : 0);
     y = y0 + p.output.length * cell + 24;
   }
   const height = Math.ceil(y);
