@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Generator, Module, Tensor, tensor, type DType } from '@loom/core';
+import { Generator, Module, Tensor, fromStorage, tensor, type DType } from '@loom/core';
 import { ConfigError, type ModelSpec } from './config.js';
 
 /**
@@ -100,6 +100,14 @@ export function modelGenerators(model: Module): [string, Generator][] {
 /** A state cut from its graph: every tensor in it detached. */
 export function detachState<S>(state: S): S {
   return mapTensors(state, (t) => t.detach()) as S;
+}
+
+/**
+ * A carried state cut from the graph and copied into storage of its own: what outlives a StoragePool run,
+ * whose arrays the next step reuses.
+ */
+export function copyState<S>(state: S): S {
+  return mapTensors(state, (t) => fromStorage(t.backend.fromArray(t.dtype, t.backend.read(t.storage, t.dtype)), t.shape, t.dtype, t.backend)) as S;
 }
 
 /** A state as plain data (copies of the tensors' values). */

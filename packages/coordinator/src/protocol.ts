@@ -53,6 +53,8 @@ export interface WorkerInit {
   backend: string;
   /** Imported before setBackend(backend): where a plug-in backend registers itself (a file: URL). */
   backendModule: string | null;
+  /** Draw each step's host arrays from a StoragePool (TrainerConfig.recycleStorage). */
+  recycleStorage: boolean;
   seed: number;
   train: WorkerTokenSource;
   /** B (all workers), the window length, the micro-batches per worker. */

@@ -291,7 +291,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
         ? { rank: cfg.faultInjection.rank, step: cfg.faultInjection.step, kind: cfg.faultInjection.kind } : null;
       const ready: WorkerReady[] = await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
         rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
-        layout, backend: cfg.backend, backendModule: this.backendUrl, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
+        layout, backend: cfg.backend, backendModule: this.backendUrl, recycleStorage: cfg.recycleStorage, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
         accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
         barrierTimeoutMs: stepMs + 10_000, faultInjection: fi,
       } satisfies WorkerInit));

@@ -8,13 +8,13 @@ import * as Comlink from 'comlink';
 import { portEndpoint } from './endpoint.js';
 import { Packr } from 'msgpackr';
 import {
-  FlatOptimizer, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, scaleRange, setBackend, tensor,
+  FlatOptimizer, StoragePool, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, scaleRange, setBackend, tensor,
   type Generator, type MirroredParameters, type OptimizerKind, type Tensor,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { AbortedError, Barrier, abortAll } from './barrier.js';
 import {
-  buildModel, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
+  buildModel, copyState, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
 import { globalNorm, reduceSlice, type SliceBounds } from './reduce.js';
@@ -59,6 +59,8 @@ class TrainingWorker implements WorkerControl {
   private lanes = 0;
   /** The GO value this worker has answered. */
   private seenGo = 0;
+  /** Each step's host arrays, handed out again the next step (null: recycleStorage off). */
+  private pool: StoragePool | null = null;
 
   constructor(private readonly onStop: () => void) {}
 
@@ -98,6 +100,7 @@ class TrainingWorker implements WorkerControl {
     this.lanes = this.batchers[0].lanes;
     this.states = Array(A).fill(null);
     this.seenGo = Atomics.load(this.views.control, Ctl.GO);
+    this.pool = init.recycleStorage ? new StoragePool() : null;
     return { rank, lanes: this.lanes, microBatches: A, windows: this.batchers[0].numWindows(0) };
   }
 
@@ -157,18 +160,23 @@ class TrainingWorker implements WorkerControl {
     this.mirror?.upload(); // the values every worker's update of the last step wrote
     let lossSum = 0;
     let tokens = 0;
-    for (let a = 0; a < A; a++) {
-      const w = this.batchers[a].window(window, epoch);
-      const ids = tensor(w.inputs, [w.T, w.B], { dtype: 'int32' }); // [T, b]
-      const targets = tensor(w.targets, [w.T, w.B], { dtype: 'int32' }); // [T, b]
-      const state = this.states[a] ?? this.model.zeroState(w.B);
-      let { loss, state: next } = this.model.loss(ids, targets, state);
-      if (poison) loss = loss.mul(NaN);
-      loss.backward();
-      lossSum += loss.item();
-      tokens += w.T * w.B;
-      this.states[a] = detachState(next);
-    }
+    const compute = (): void => {
+      for (let a = 0; a < A; a++) {
+        const w = this.batchers[a].window(window, epoch);
+        const ids = tensor(w.inputs, [w.T, w.B], { dtype: 'int32' }); // [T, b]
+        const targets = tensor(w.targets, [w.T, w.B], { dtype: 'int32' }); // [T, b]
+        const state = this.states[a] ?? this.model.zeroState(w.B);
+        let { loss, state: next } = this.model.loss(ids, targets, state);
+        if (poison) loss = loss.mul(NaN);
+        loss.backward();
+        lossSum += loss.item();
+        tokens += w.T * w.B;
+        // The pool reuses this step's arrays next step: the carried state gets storage of its own.
+        this.states[a] = this.pool ? copyState(next) : detachState(next);
+      }
+    };
+    if (this.pool) this.pool.run(compute);
+    else compute();
     this.mirror?.download(); // into grads[rank], for the same reduce as the host backends
     if (!Number.isFinite(lossSum)) Atomics.store(c, Ctl.NONFINITE, 1);
     const t1 = performance.now();

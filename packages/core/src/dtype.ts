@@ -1,3 +1,5 @@
+import { activePool } from './storage-pool.js';
+
 /** Element types. float32 is the working type; float64 exists for gradient checks; int32 holds indices. */
 export type DType = 'float32' | 'float64' | 'int32';
 export type FloatArray = Float32Array | Float64Array;
@@ -9,8 +11,10 @@ export const arrayType = {
   int32: Int32Array,
 } as const;
 
+/** A zero-filled host array: every kernel's output comes from here (drawn from the active StoragePool, if any). */
 export function allocArray(dtype: DType, size: number): TypedArray {
-  return new arrayType[dtype](size);
+  const pool = activePool(size);
+  return pool ? pool.take(dtype, size) : new arrayType[dtype](size);
 }
 
 export function isFloat(dtype: DType): boolean {

@@ -4,6 +4,7 @@
  * → ops (the primitives) → functional (composed ops) → nn → optim → checkpoint.
  */
 export * from './dtype.js';
+export { StoragePool } from './storage-pool.js';
 export * from './errors.js';
 export * from './shape.js';
 export * from './random.js';

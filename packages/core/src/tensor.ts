@@ -1,5 +1,6 @@
 import type { Backend } from './backend.js';
 import { getBackend } from './backends/registry.js';
+import { outsidePool } from './storage-pool.js';
 import { allocArray, isFloat, type DType, type TypedArray } from './dtype.js';
 import { LoomError, ShapeError, fmtShape } from './errors.js';
 import * as ops from './ops.js';
@@ -222,7 +223,7 @@ function accumulateLeafGrad(t: Tensor, g: Tensor): void {
     t.backend.addInPlace(t.grad.storage, g.storage, t.dtype);
   } else {
     // A copy: g may be shared with other branches of the graph.
-    const storage = t.backend.alloc(t.dtype, t.size);
+    const storage = outsidePool(() => t.backend.alloc(t.dtype, t.size)); // it outlives a StoragePool run
     t.backend.addInPlace(storage, g.storage, t.dtype);
     t.grad = new Tensor(storage, t.shape, t.dtype, t.backend);
   }
