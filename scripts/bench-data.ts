@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildVocabulary, encodeCorpus, progressPrinter, Rng, TokenFile, WordTokenizer } from '@loom/data';
+import { parseOptions } from './lib/cli.js';
 
 const defaults = {
   size: '1GB', // corpus size: a number with B, KB, MB or GB (powers of 1000)
@@ -23,26 +24,7 @@ const defaults = {
 type Config = typeof defaults;
 
 function parseArgs(argv: string[]): Config {
-  const cfg: Record<string, unknown> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') continue;
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in defaults)) throw new Error(`bench-data: unknown argument '${a}': expected --${Object.keys(defaults).join(', --')}`);
-    const key = m[1] as keyof Config;
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) throw new Error(`bench-data: --${key} needs a value`);
-    const def = defaults[key];
-    if (typeof def === 'number') {
-      const v = Number(raw);
-      if (!Number.isInteger(v) || v <= 0) throw new Error(`bench-data: --${key} must be a positive integer, got '${raw}'`);
-      cfg[key] = v;
-    } else if (typeof def === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new Error(`bench-data: --${key} must be true or false, got '${raw}'`);
-      cfg[key] = raw === 'true';
-    } else cfg[key] = raw;
-  }
-  return cfg as Config;
+  return parseOptions('bench-data', defaults, argv, { validate: (_, check) => check.int(1, 'words') });
 }
 
 function parseSize(s: string): number {

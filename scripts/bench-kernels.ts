@@ -13,6 +13,8 @@
 import { writeFileSync } from 'node:fs';
 import { gemmReference } from '../packages/core/src/kernels/gemm-reference.js';
 import { createWasmGemm, relaxedSimdSupported, wasmSimdSupported, type WasmGemm } from '../packages/core/src/kernels/wasm/index.js';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
 
 type Mode = 'nn' | 'tn' | 'nt';
 type BackendName = 'reference' | 'wasm-simd' | 'wasm-relaxed';
@@ -26,27 +28,19 @@ interface Measurement {
   ratio: number; // gflops ÷ the reference's gflops for the same shape and mode
 }
 
-const USAGE = 'usage: tsx scripts/bench-kernels.ts [--quick] [--json FILE] [--shape MxKxN ...]';
+const defaults = {
+  quick: false, // fewer shapes, shorter timing budget
+  json: '', // also write one object per measurement to this file
+  shape: [] as string[], // only these shapes, MxKxN (repeatable); none: all
+};
 
-function parseArgs(argv: string[]): { quick: boolean; json: string | null; shapes: [number, number, number][] } {
-  let quick = false, json: string | null = null;
-  const shapes: [number, number, number][] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') quick = true;
-    else if (arg === '--shape') {
-      const dims = (argv[++i] ?? '').split('x').map(Number);
-      if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-        throw new Error(`bench-kernels: --shape must be MxKxN with positive integers, got '${argv[i]}'\n${USAGE}`);
-      }
-      shapes.push(dims as [number, number, number]);
-    }
-    else if (arg === '--json') {
-      json = argv[++i] ?? null;
-      if (json === null) throw new Error(`bench-kernels: --json needs a file name\n${USAGE}`);
-    } else if (arg.startsWith('--json=')) json = arg.slice('--json='.length);
-    else throw new Error(`bench-kernels: unknown argument '${arg}'\n${USAGE}`);
-  }
+function parseArgs(argv: string[]): { quick: boolean; json: string; shapes: [number, number, number][] } {
+  const { quick, json, shape } = parseOptions('bench-kernels', defaults, argv);
+  const shapes = shape.map((s) => {
+    const dims = s.split('x').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw new ConfigError(`bench-kernels: --shape must be MxKxN with positive integers, got '${s}'`);
+    return dims as [number, number, number];
+  });
   return { quick, json, shapes };
 }
 

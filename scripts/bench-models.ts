@@ -28,6 +28,8 @@ import {
   FlatOptimizer, Generator, clipGradNorm, crossEntropy, flattenParameters, getBackend, tensor, type Tensor,
 } from '../packages/core/src/index.js';
 import { RNNLanguageModel, detachState, type LanguageModelConfig, type RecurrentState } from '../packages/models/src/index.js';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
 
 interface Workload {
   name: string;
@@ -69,33 +71,21 @@ interface Measurement {
   msStep: number;
 }
 
-const USAGE = 'usage: tsx scripts/bench-models.ts [--workloads W1,W2,W3,W1-GRU] [--steps N] [--json FILE] [--torch]';
+const defaults = {
+  workloads: WORKLOADS.map((w) => w.name).join(','), // which of them, comma-separated
+  steps: 8, // measured steps per workload (after WARMUP)
+  json: '', // also write one object per workload to this file
+  torch: false, // also re-measure PyTorch on the same step in this run
+};
 
-function parseArgs(argv: string[]): { workloads: Workload[]; steps: number; json: string | null; torch: boolean } {
-  let names = WORKLOADS.map((w) => w.name), steps = 8, json: string | null = null, torch = false;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`bench-models: ${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (flag === '--') continue;
-    else if (flag === '--workloads') names = value().split(',').map((s) => s.trim()).filter(Boolean);
-    else if (flag === '--steps') {
-      const v = value();
-      steps = Number(v);
-      if (!Number.isInteger(steps) || steps < 1) throw new Error(`bench-models: --steps must be a positive integer, got '${v}'`);
-    } else if (flag === '--json') json = value();
-    else if (flag === '--torch') torch = true;
-    else throw new Error(`bench-models: unknown argument '${argv[i]}'\n${USAGE}`);
-  }
-  const workloads = names.map((n) => {
+function parseArgs(argv: string[]): { workloads: Workload[]; steps: number; json: string; torch: boolean } {
+  const o = parseOptions('bench-models', defaults, argv, { validate: (_, check) => check.int(1, 'steps') });
+  const workloads = o.workloads.split(',').map((s) => s.trim()).filter(Boolean).map((n) => {
     const w = WORKLOADS.find((x) => x.name.toLowerCase() === n.toLowerCase());
-    if (!w) throw new Error(`bench-models: unknown workload '${n}' (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+    if (!w) throw new ConfigError(`bench-models: --workloads: unknown workload '${n}' (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
     return w;
   });
-  return { workloads, steps, json, torch };
+  return { ...o, workloads };
 }
 
 function median(xs: number[]): number {

@@ -16,6 +16,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Generator, fromFunction, getBackend, mul, noGrad, sum } from '../packages/core/src/index.js';
 import { RecurrentLayer, type CellKind } from '../packages/models/src/index.js';
+import { parseOptions } from './lib/cli.js';
 
 interface Workload { name: string; kind: CellKind; layers: number; D: number; H: number; T: number; B: number }
 interface Measurement {
@@ -37,22 +38,11 @@ const WORKLOADS: Workload[] = [
   { name: 'LSTM 2x650 T35 B20', kind: 'lstm', layers: 2, D: 650, H: 650, T: 35, B: 20 },
 ];
 
-const USAGE = 'usage: tsx scripts/bench-recurrent.ts [--quick] [--torch] [--json FILE]';
-
-function parseArgs(argv: string[]): { quick: boolean; torch: boolean; json: string | null } {
-  let quick = false, torch = false, json: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') quick = true;
-    else if (arg === '--torch') torch = true;
-    else if (arg === '--json') {
-      json = argv[++i] ?? null;
-      if (json === null) throw new Error(`bench-recurrent: --json needs a file name\n${USAGE}`);
-    } else if (arg.startsWith('--json=')) json = arg.slice('--json='.length);
-    else throw new Error(`bench-recurrent: unknown argument '${arg}'\n${USAGE}`);
-  }
-  return { quick, torch, json };
-}
+const defaults = {
+  quick: false, // the small workloads, shorter timing budget
+  torch: false, // also time torch.nn.LSTM/GRU on the same stack (/usr/bin/python3)
+  json: '', // also write one object per measurement to this file
+};
 
 /** Forward FLOPs per token of the stack: every layer-direction does x·W_ihᵀ and h·W_hhᵀ. */
 function forwardFlopsPerToken(w: Workload): number {
@@ -143,7 +133,7 @@ function measureTorch(w: Workload, budget: number): Times | null {
 }
 
 function main(): void {
-  const { quick, torch, json } = parseArgs(process.argv.slice(2));
+  const { quick, torch, json } = parseOptions('bench-recurrent', defaults, process.argv.slice(2));
   const workloads = quick ? WORKLOADS.filter((w) => w.H <= 256) : WORKLOADS;
   const budget = quick ? 1.5 : 4;
   console.log(`bench-recurrent: backend ${getBackend().name}, single thread, float32, forward from a zero state, load average ${loadavg()[0].toFixed(2)}`);

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as echarts from 'echarts';
 import { Trainer, type StepEvent } from '@loom/coordinator';
+import { parseOptions } from './lib/cli.js';
 
 const defaults = {
   workloads: 'W1,W2', // which workloads, comma-separated
@@ -39,25 +40,14 @@ type WorkloadName = keyof typeof WORKLOADS;
 const BATCH = 20;
 
 function parseArgs(argv: string[]): Options {
-  const cfg: Record<string, unknown> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') continue;
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in defaults)) throw new Error(`bench-scaling: unknown argument '${a}': expected --${Object.keys(defaults).join(', --')}`);
-    const key = m[1] as keyof Options;
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) throw new Error(`bench-scaling: --${key} needs a value`);
-    if (typeof defaults[key] === 'number') {
-      const v = Number(raw);
-      if (!Number.isInteger(v) || v < (key === 'warmup' ? 0 : 1)) throw new Error(`bench-scaling: --${key} must be a ${key === 'warmup' ? 'non-negative' : 'positive'} integer, got '${raw}'`);
-      cfg[key] = v;
-    } else cfg[key] = raw;
-  }
-  const o = cfg as Options;
-  for (const w of o.workloads.split(',')) if (!(w in WORKLOADS)) throw new Error(`bench-scaling: --workloads: unknown workload '${w}' (known: ${Object.keys(WORKLOADS).join(', ')})`);
-  for (const m of o.modes.split(',')) if (m !== 'weak' && m !== 'strong') throw new Error(`bench-scaling: --modes: unknown mode '${m}' (known: weak, strong)`);
-  return o;
+  return parseOptions('bench-scaling', defaults, argv, {
+    validate: (o, check) => {
+      check.int(1, 'workers', 'steps');
+      check.int(0, 'warmup');
+      for (const w of o.workloads.split(',')) if (!(w in WORKLOADS)) check.fail('workloads', `a list of ${Object.keys(WORKLOADS).join(', ')} (unknown workload '${w}')`);
+      for (const m of o.modes.split(',')) if (m !== 'weak' && m !== 'strong') check.fail('modes', `a list of weak, strong (unknown mode '${m}')`);
+    },
+  });
 }
 
 interface Measurement {

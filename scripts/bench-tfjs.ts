@@ -26,6 +26,8 @@ import {
 } from '../packages/core/src/index.js';
 import { RNNLanguageModel, detachState, type LanguageModelConfig, type RecurrentState } from '../packages/models/src/index.js';
 import { TFJS_RUNTIMES, createTfjsBackend, type TfjsRuntime } from '../packages/backend-tfjs/src/index.js';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
 
 interface Workload {
   name: string;
@@ -41,43 +43,35 @@ const WORKLOADS: Workload[] = [
 ];
 
 const CLIP = 5, LR = 1, WARMUP = 3;
-const USAGE = `usage: tsx scripts/bench-tfjs.ts [--runtime ${TFJS_RUNTIMES.join('|')}] [--workloads W1,W2,W3] [--steps N] [--baseline] [--json FILE]`;
+const defaults = {
+  runtime: 'tfjs-node-gpu', // the TF.js runtime: one of TFJS_RUNTIMES
+  workloads: 'W2', // which of WORKLOADS, comma-separated
+  steps: 8, // measured steps (after WARMUP)
+  baseline: false, // also the default backend (wasm) on the same step, same run
+  json: '', // also write one object per row to this file
+};
 
 interface Options {
   runtime: TfjsRuntime;
   workloads: Workload[];
   steps: number;
   baseline: boolean;
-  json: string | null;
+  json: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  let runtime: string = 'tfjs-node-gpu', names = ['W2'], steps = 8, baseline = false, json: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`bench-tfjs: ${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (flag === '--') continue;
-    else if (flag === '--runtime') runtime = value();
-    else if (flag === '--workloads') names = value().split(',').map((s) => s.trim()).filter(Boolean);
-    else if (flag === '--steps') {
-      const v = value();
-      steps = Number(v);
-      if (!Number.isInteger(steps) || steps < 1) throw new Error(`bench-tfjs: --steps must be a positive integer, got '${v}'`);
-    } else if (flag === '--baseline') baseline = true;
-    else if (flag === '--json') json = value();
-    else throw new Error(`bench-tfjs: unknown argument '${argv[i]}'\n${USAGE}`);
-  }
-  if (!(TFJS_RUNTIMES as readonly string[]).includes(runtime)) throw new Error(`bench-tfjs: --runtime must be one of ${TFJS_RUNTIMES.join(', ')}, got '${runtime}'`);
-  const workloads = names.map((n) => {
+  const o = parseOptions('bench-tfjs', defaults, argv, {
+    validate: (_, check) => {
+      check.int(1, 'steps');
+      check.oneOf('runtime', TFJS_RUNTIMES);
+    },
+  });
+  const workloads = o.workloads.split(',').map((s) => s.trim()).filter(Boolean).map((n) => {
     const w = WORKLOADS.find((x) => x.name.toLowerCase() === n.toLowerCase());
-    if (!w) throw new Error(`bench-tfjs: unknown workload '${n}' (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+    if (!w) throw new ConfigError(`bench-tfjs: --workloads: unknown workload '${n}' (known: ${WORKLOADS.map((x) => x.name).join(', ')})`);
     return w;
   });
-  return { runtime: runtime as TfjsRuntime, workloads, steps, baseline, json };
+  return { ...o, runtime: o.runtime as TfjsRuntime, workloads };
 }
 
 function median(xs: number[]): number {

@@ -24,6 +24,8 @@ import { loadavg } from 'node:os';
 import { Adagrad, Generator, SGD, noGrad, type Parameter } from '@loom/core';
 import { readTrees, type Tree } from '@loom/data';
 import { IGNORE_LABEL, TreeClassifier, packTrees, type PackedTrees, type TreeCellKind } from '@loom/models';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
 
 const defaults = {
   data: '../shared/data/sst', // the folder holding train.txt, dev.txt, test.txt
@@ -49,34 +51,22 @@ const defaults = {
 type Config = typeof defaults;
 
 function parseArgs(argv: string[]): Config {
-  const cfg: Record<string, unknown> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') continue;
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in defaults)) throw new Error(`eval-sst: unknown argument '${a}': expected --${Object.keys(defaults).join(', --')}`);
-    const key = m[1] as keyof Config;
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) throw new Error(`eval-sst: --${key} needs a value`);
-    if (typeof defaults[key] === 'number') {
-      const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v) || v < 0) throw new Error(`eval-sst: --${key} must be a number ≥ 0, got '${raw}'`);
-      cfg[key] = v;
-    } else cfg[key] = raw;
-  }
-  const c = cfg as Config;
-  if (c.mode !== 'binary' && c.mode !== 'fine') throw new Error(`eval-sst: --mode must be binary or fine, got '${c.mode}'`);
-  if (c.embopt !== 'sgd' && c.embopt !== 'adagrad') throw new Error(`eval-sst: --embopt must be sgd or adagrad, got '${c.embopt}'`);
-  if (c.model !== 'treelstm' && c.model !== 'treernn') throw new Error(`eval-sst: --model must be treelstm or treernn, got '${c.model}'`);
-  for (const k of ['epochs', 'batch', 'embed', 'hidden', 'minfreq'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`eval-sst: --${k} must be a positive integer, got ${c[k]}`);
-  }
-  for (const k of ['patience', 'trainlimit', 'seed'] as const) if (!Number.isInteger(c[k])) throw new Error(`eval-sst: --${k} must be an integer, got ${c[k]}`);
-  for (const k of ['dropout', 'embdropout'] as const) if (!(c[k] < 1)) throw new Error(`eval-sst: --${k} must be in [0, 1), got ${c[k]}`);
-  if (!(c.lr > 0)) throw new Error(`eval-sst: --lr must be positive, got ${c.lr}`);
-  if (!(c.embinit > 0)) throw new Error(`eval-sst: --embinit must be positive, got ${c.embinit}`);
-  if (c.model === 'treernn' && c.embed !== c.hidden) throw new Error(`eval-sst: --model=treernn needs --embed equal to --hidden (its leaves are the word vectors), got ${c.embed} and ${c.hidden}`);
-  return c;
+  return parseOptions('eval-sst', defaults, argv, {
+    min: 0,
+    validate: (c, check) => {
+      check.oneOf('mode', ['binary', 'fine']);
+      check.oneOf('embopt', ['sgd', 'adagrad']);
+      check.oneOf('model', ['treelstm', 'treernn']);
+      check.int(1, 'epochs', 'batch', 'embed', 'hidden', 'minfreq');
+      check.int(0, 'patience', 'trainlimit', 'seed');
+      for (const k of ['dropout', 'embdropout'] as const) if (!(c[k] < 1)) check.fail(k, 'in [0, 1)');
+      if (!(c.lr > 0)) check.fail('lr', 'positive');
+      if (!(c.embinit > 0)) check.fail('embinit', 'positive');
+      if (c.model === 'treernn' && c.embed !== c.hidden) {
+        throw new ConfigError(`eval-sst: --model=treernn needs --embed equal to --hidden (its leaves are the word vectors), got ${c.embed} and ${c.hidden}`);
+      }
+    },
+  });
 }
 
 // Published test root accuracies (%), fine-grained / binary.

@@ -25,6 +25,8 @@ import {
   AttentionSeq2Seq, Seq2Seq, attentionHeatmapSvg, corpusBleu, padSequences,
   type BleuResult, type HeatmapPanel, type Seq2SeqConfig,
 } from '@loom/models';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
 
 const defaults = {
   data: '../shared/data/translation/tatoeba-eng-fra/fra.txt',
@@ -55,33 +57,17 @@ const defaults = {
 type Config = typeof defaults;
 
 function parseArgs(argv: string[]): Config {
-  const cfg: Record<string, unknown> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') continue;
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in defaults)) throw new Error(`eval-translation: unknown argument '${a}': expected --${Object.keys(defaults).join(', --')}`);
-    const key = m[1] as keyof Config;
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) throw new Error(`eval-translation: --${key} needs a value`);
-    const def = defaults[key];
-    if (typeof def === 'number') {
-      const v = Number(raw);
-      if (!Number.isFinite(v) || v < 0) throw new Error(`eval-translation: --${key} must be a number ≥ 0, got '${raw}'`);
-      cfg[key] = v;
-    } else if (typeof def === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new Error(`eval-translation: --${key} must be true or false, got '${raw}'`);
-      cfg[key] = raw === 'true';
-    } else cfg[key] = raw;
-  }
-  const c = cfg as Config;
-  for (const k of ['maxwords', 'embed', 'hidden', 'attention', 'layers', 'epochs', 'batch', 'maxlen', 'mincount'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`eval-translation: --${k} must be a positive integer, got ${c[k]}`);
-  }
-  if (!(c.test > 0 && c.valid > 0 && c.test + c.valid < 1)) throw new Error(`eval-translation: --test and --valid must be positive with a sum below 1, got ${c.test} and ${c.valid}`);
-  if (!['gru', 'lstm', 'rnn_tanh'].includes(c.cell)) throw new Error(`eval-translation: --cell must be gru, lstm or rnn_tanh, got '${c.cell}'`);
-  for (const m of c.models.split(',')) if (m !== 'plain' && m !== 'attention') throw new Error(`eval-translation: --models must list plain and/or attention, got '${c.models}'`);
-  return c;
+  return parseOptions('eval-translation', defaults, argv, {
+    min: 0,
+    validate: (c, check) => {
+      check.int(1, 'maxwords', 'embed', 'hidden', 'attention', 'layers', 'epochs', 'batch', 'maxlen', 'mincount');
+      if (!(c.test > 0 && c.valid > 0 && c.test + c.valid < 1)) {
+        throw new ConfigError(`eval-translation: --test and --valid must be positive with a sum below 1, got ${c.test} and ${c.valid}`);
+      }
+      check.oneOf('cell', ['gru', 'lstm', 'rnn_tanh']);
+      if (!c.models.split(',').every((m) => m === 'plain' || m === 'attention')) check.fail('models', 'a list of plain and/or attention');
+    },
+  });
 }
 
 // ---- data -------------------------------------------------------------------------------------------
