@@ -14,6 +14,11 @@
 // reported. The vocabulary comes from the training and test stories.
 //
 // With all 20 tasks it writes docs/results/babi-<set>-<per-task|joint>.{md,json}, headed by the command.
+//
+//   pnpm eval:babi -- --merge=/tmp/babi10k/odd.json,/tmp/babi10k/even.json   # per-task parts run as separate processes
+//
+// merges the JSON of per-task runs over disjoint task sets, run with the same options, into the table one run
+// over all their tasks would have written (lib/babi-table.ts), headed by the parts' commands and its own.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Generator } from '@loom/core';
@@ -22,6 +27,9 @@ import {
   MemN2N, buildBabiVocabulary, encodeBabi, evaluateMemN2N, sentenceSize, trainMemN2N,
   type MemN2NEpochLog, type MemN2NExample,
 } from '@loom/models';
+import { parseOptions } from './lib/cli.js';
+import { ConfigError } from './lib/config.js';
+import { PAPER, babiMarkdown, mergeBabiResults, paperColumns, summarise, type BabiResult } from './lib/babi-table.js';
 
 const defaults = {
   data: '../shared/data/babi', // the folder holding en/ and en-10k/
@@ -49,52 +57,27 @@ const defaults = {
   seed: 1, // run r uses seed + r
   out: '', // write <out>.md and <out>.json; default docs/results/babi-<set>-<per-task|joint> when all 20 tasks run
   verbose: false, // one line per epoch on stderr (else every 10th)
+  merge: '', // a.json,b.json,...: no training; merge per-task results of disjoint task sets into one table (--out as above)
 };
 type Config = typeof defaults;
 
-// The paper's test error (%) per task (Table 1 and its appendix; 3 hops, adjacent tying).
-const PAPER = {
-  // 1k, per task, PE LS RN: mean 13.9, 11 failed.
-  'en/per-task': [0.0, 8.3, 40.3, 2.8, 13.1, 7.6, 17.3, 10.0, 13.2, 15.1, 0.9, 0.2, 0.4, 1.7, 0.0, 1.3, 51.0, 11.1, 82.8, 0.0],
-  // 1k, joint, PE LS RN: mean 12.4, 11 failed.
-  'en/joint': [0.0, 11.4, 21.9, 13.4, 14.4, 2.8, 18.3, 9.3, 1.9, 6.5, 0.3, 0.1, 0.2, 6.9, 0.0, 2.7, 40.4, 9.4, 88.0, 0.0],
-  // 10k, joint, PE LS RN: mean 7.5, 6 failed.
-  'en-10k/joint': [0.0, 1.0, 6.8, 0.0, 6.1, 0.1, 6.6, 2.7, 0.0, 0.5, 0.0, 0.1, 0.0, 0.0, 0.2, 0.2, 41.8, 8.0, 75.7, 0.0],
-} as const;
-const PAPER_LABEL: Record<string, string> = {
-  'en/per-task': 'paper 1k PE LS RN (per task)',
-  'en/joint': 'paper 1k PE LS RN joint',
-  'en-10k/joint': 'paper 10k PE LS RN joint',
-};
-
 function parseArgs(argv: string[]): Config {
-  const cfg: Record<string, unknown> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') continue;
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
-    if (!m || !(m[1] in defaults)) throw new Error(`eval-babi: unknown argument '${a}': expected --${Object.keys(defaults).join(', --')}`);
-    const key = m[1] as keyof Config;
-    const raw = m[2] ?? argv[++i];
-    if (raw === undefined) throw new Error(`eval-babi: --${key} needs a value`);
-    const def = defaults[key];
-    if (typeof def === 'number') {
-      const v = Number(raw);
-      if (!Number.isFinite(v) || v < 0) throw new Error(`eval-babi: --${key} must be a number ≥ 0, got '${raw}'`);
-      cfg[key] = v;
-    } else if (typeof def === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new Error(`eval-babi: --${key} must be true or false, got '${raw}'`);
-      cfg[key] = raw === 'true';
-    } else cfg[key] = raw;
-  }
-  const c = cfg as Config;
-  if (c.set !== 'en' && c.set !== 'en-10k') throw new Error(`eval-babi: --set must be en or en-10k, got '${c.set}'`);
-  if (c.encoding !== 'position' && c.encoding !== 'bow') throw new Error(`eval-babi: --encoding must be position or bow, got '${c.encoding}'`);
-  if (c.batching !== 'task' && c.batching !== 'random') throw new Error(`eval-babi: --batching must be task or random, got '${c.batching}'`);
-  if (c.empty !== 'attend' && c.empty !== 'ignore') throw new Error(`eval-babi: --empty must be attend or ignore, got '${c.empty}'`);
-  if (c.tying !== 'adjacent' && c.tying !== 'layerwise') throw new Error(`eval-babi: --tying must be adjacent or layerwise, got '${c.tying}'`);
-  for (const k of ['runs', 'hops', 'memory'] as const) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`eval-babi: --${k} must be a positive integer, got ${c[k]}`);
-  return c;
+  return parseOptions('eval-babi', defaults, argv, {
+    min: 0,
+    validate: (c, check) => {
+      check.oneOf('set', ['en', 'en-10k']);
+      check.oneOf('encoding', ['position', 'bow']);
+      check.oneOf('batching', ['task', 'random']);
+      check.oneOf('empty', ['attend', 'ignore']);
+      check.oneOf('tying', ['adjacent', 'layerwise']);
+      check.int(1, 'runs', 'hops', 'memory');
+      // A merge takes every training option from its parts' JSON; one given here would be silently ignored.
+      const ignored = (Object.keys(defaults) as (keyof Config)[]).filter((k) => k !== 'merge' && k !== 'out' && c[k] !== defaults[k]);
+      if (c.merge && ignored.length) {
+        throw new ConfigError(`eval-babi: --merge takes every other option from its parts' JSON, so --${ignored.join(', --')} would be ignored: give --merge alone or with --out`);
+      }
+    },
+  });
 }
 
 function parseTasks(s: string): number[] {
@@ -138,9 +121,8 @@ const lsEpochs = cfg.lsepochs || (joint ? 30 : 20);
 const dir = path.join(cfg.data, cfg.set);
 const command = `pnpm eval:babi -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}`.trim();
 console.log(`# ${command}`);
-console.log(`resolved: ${JSON.stringify({ ...cfg, dim, epochs, decayEvery, lsEpochs, tasks })}`);
+if (!cfg.merge) console.log(`resolved: ${JSON.stringify({ ...cfg, dim, epochs, decayEvery, lsEpochs, tasks })}`);
 
-const t0 = performance.now();
 const notes: string[] = [];
 
 /**
@@ -169,8 +151,6 @@ function readTrain(task: number): BabiExample[] {
     return examples;
   }
 }
-
-const data: TaskData[] = tasks.map((task) => ({ task, train: readTrain(task), test: readBabiTask(dir, task, 'test') }));
 
 function logEpoch(prefix: string): (l: MemN2NEpochLog) => void {
   return (l) => {
@@ -210,93 +190,93 @@ function best(runs: RunResult[]): RunResult {
   return runs.reduce((a, b) => (b.validError < a.validError || (b.validError === a.validError && b.validLoss < a.validLoss) ? b : a));
 }
 
-const results: { task: number; error: number; runs: RunResult[]; chosen: number }[] = [];
-if (!joint) {
-  for (const d of data) {
-    const vocab = buildBabiVocabulary(d.train, d.test);
-    const train = encodeBabi(d.train, vocab), test = encodeBabi(d.test, vocab);
-    const J = sentenceSize(train, test);
-    const cut = Math.floor(0.9 * train.length); // the last 10 % validate, as the official code
+/** Trains and tests on cfg's tasks: the result eval-babi writes. */
+function evaluate(): BabiResult {
+  const t0 = performance.now();
+  const data: TaskData[] = tasks.map((task) => ({ task, train: readTrain(task), test: readBabiTask(dir, task, 'test') }));
+  const results: { task: number; error: number; runs: RunResult[]; chosen: number }[] = [];
+  if (!joint) {
+    for (const d of data) {
+      const vocab = buildBabiVocabulary(d.train, d.test);
+      const train = encodeBabi(d.train, vocab), test = encodeBabi(d.test, vocab);
+      const J = sentenceSize(train, test);
+      const cut = Math.floor(0.9 * train.length); // the last 10 % validate, as the official code
+      const runs: RunResult[] = [];
+      for (let r = 0; r < cfg.runs; r++) {
+        const run = trainOne(`qa${d.task} run ${r + 1}`, cfg.seed + r, vocab.size, J, train.slice(0, cut), train.slice(cut), [{ task: d.task, examples: test }]);
+        runs.push(run);
+        console.log(`qa${d.task} run ${r + 1}: valid ${(100 * run.validError).toFixed(1)}% test ${(100 * run.testErrors[d.task]).toFixed(1)}% (LS ${run.linearEpochs} epochs, kept epoch ${run.selectedEpoch}, ${run.seconds.toFixed(0)} s)`);
+      }
+      const chosen = best(runs);
+      results.push({ task: d.task, error: chosen.testErrors[d.task], runs, chosen: runs.indexOf(chosen) });
+    }
+  } else {
+    const vocab = buildBabiVocabulary(...data.flatMap((d) => [d.train, d.test]));
+    const enc = data.map((d) => ({ task: d.task, train: encodeBabi(d.train, vocab), test: encodeBabi(d.test, vocab) }));
+    const J = sentenceSize(...enc.flatMap((e) => [e.train, e.test]));
+    const all = enc.flatMap((e) => e.train);
+    const taskOf = enc.flatMap((e) => e.train.map(() => e.task));
     const runs: RunResult[] = [];
     for (let r = 0; r < cfg.runs; r++) {
-      const run = trainOne(`qa${d.task} run ${r + 1}`, cfg.seed + r, vocab.size, J, train.slice(0, cut), train.slice(cut), [{ task: d.task, examples: test }]);
+      // A random 10 % of all training questions validate (the official joint code); drawn per run.
+      const g = new Generator(1000 + cfg.seed + r);
+      const order = Array.from({ length: all.length }, (_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = g.int(i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      const cut = Math.floor(0.9 * all.length);
+      const trainIdx = order.slice(0, cut), validIdx = order.slice(cut);
+      const run = trainOne(
+        `joint run ${r + 1}`, cfg.seed + r, vocab.size, J, trainIdx.map((i) => all[i]), validIdx.map((i) => all[i]),
+        enc.map((e) => ({ task: e.task, examples: e.test })), cfg.batching === 'task' ? trainIdx.map((i) => taskOf[i]) : null,
+      );
       runs.push(run);
-      console.log(`qa${d.task} run ${r + 1}: valid ${(100 * run.validError).toFixed(1)}% test ${(100 * run.testErrors[d.task]).toFixed(1)}% (LS ${run.linearEpochs} epochs, kept epoch ${run.selectedEpoch}, ${run.seconds.toFixed(0)} s)`);
+      const mean = Object.values(run.testErrors).reduce((s, e) => s + e, 0) / enc.length;
+      console.log(`joint run ${r + 1}: valid ${(100 * run.validError).toFixed(1)}% mean test ${(100 * mean).toFixed(1)}% (LS ${run.linearEpochs} epochs, kept epoch ${run.selectedEpoch}, ${run.seconds.toFixed(0)} s)`);
     }
     const chosen = best(runs);
-    results.push({ task: d.task, error: chosen.testErrors[d.task], runs, chosen: runs.indexOf(chosen) });
+    for (const e of enc) results.push({ task: e.task, error: chosen.testErrors[e.task], runs, chosen: runs.indexOf(chosen) });
   }
-} else {
-  const vocab = buildBabiVocabulary(...data.flatMap((d) => [d.train, d.test]));
-  const enc = data.map((d) => ({ task: d.task, train: encodeBabi(d.train, vocab), test: encodeBabi(d.test, vocab) }));
-  const J = sentenceSize(...enc.flatMap((e) => [e.train, e.test]));
-  const all = enc.flatMap((e) => e.train);
-  const taskOf = enc.flatMap((e) => e.train.map(() => e.task));
-  const runs: RunResult[] = [];
-  for (let r = 0; r < cfg.runs; r++) {
-    // A random 10 % of all training questions validate (the official joint code); drawn per run.
-    const g = new Generator(1000 + cfg.seed + r);
-    const order = Array.from({ length: all.length }, (_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = g.int(i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    const cut = Math.floor(0.9 * all.length);
-    const trainIdx = order.slice(0, cut), validIdx = order.slice(cut);
-    const run = trainOne(
-      `joint run ${r + 1}`, cfg.seed + r, vocab.size, J, trainIdx.map((i) => all[i]), validIdx.map((i) => all[i]),
-      enc.map((e) => ({ task: e.task, examples: e.test })), cfg.batching === 'task' ? trainIdx.map((i) => taskOf[i]) : null,
-    );
-    runs.push(run);
-    const mean = Object.values(run.testErrors).reduce((s, e) => s + e, 0) / enc.length;
-    console.log(`joint run ${r + 1}: valid ${(100 * run.validError).toFixed(1)}% mean test ${(100 * mean).toFixed(1)}% (LS ${run.linearEpochs} epochs, kept epoch ${run.selectedEpoch}, ${run.seconds.toFixed(0)} s)`);
-  }
-  const chosen = best(runs);
-  for (const e of enc) results.push({ task: e.task, error: chosen.testErrors[e.task], runs, chosen: runs.indexOf(chosen) });
+  const taskResults = results.map((r) => ({
+    task: r.task, name: BABI_TASKS[r.task - 1].name, testError: r.error, chosenRun: r.chosen,
+    runs: joint ? undefined : r.runs,
+  }));
+  return {
+    command, config: { ...cfg, dim, epochs, decayEvery, lsEpochs, tasks }, seconds: (performance.now() - t0) / 1000, notes,
+    ...summarise(taskResults),
+    paper: Object.fromEntries(paperColumns(cfg.set).map((k) => [k, PAPER[k]])),
+    tasks: taskResults,
+    jointRuns: joint ? results[0]?.runs : undefined,
+  };
 }
-const seconds = (performance.now() - t0) / 1000;
 
-// ---- the table ---------------------------------------------------------------------------------
-const key = `${cfg.set}/${joint ? 'joint' : 'per-task'}`;
-const paperCols = Object.keys(PAPER).filter((k) => k.startsWith(`${cfg.set}/`)) as (keyof typeof PAPER)[];
-const pct = (x: number): string => (100 * x).toFixed(1);
-const header = ['task', `ours (${joint ? 'joint' : 'per task'}, ${cfg.set === 'en' ? '1k' : '10k'})`, ...paperCols.map((k) => PAPER_LABEL[k])];
-const rows = results.map((r) => [`${r.task}: ${BABI_TASKS[r.task - 1].name}`, pct(r.error), ...paperCols.map((k) => PAPER[k][r.task - 1].toFixed(1))]);
-const mean = results.reduce((s, r) => s + r.error, 0) / results.length;
-const failed = results.filter((r) => r.error > 0.05).length;
-const paperOn = (k: keyof typeof PAPER): number[] => results.map((r) => PAPER[k][r.task - 1]);
-rows.push(['**mean error (%)**', `**${pct(mean)}**`, ...paperCols.map((k) => (paperOn(k).reduce((s, x) => s + x, 0) / results.length).toFixed(1))]);
-rows.push(['**failed tasks (error > 5%)**', `**${failed}**`, ...paperCols.map((k) => String(paperOn(k).filter((x) => x > 5).length))]);
-const md = [
-  `\`${command}\``,
-  '',
-  `bAbI ${cfg.set === 'en' ? '1k' : '10k'} (\`${cfg.set}/\`), test error (%) per task, MemN2N ${cfg.hops} hops, ${cfg.tying} tying, ` +
-    `${cfg.encoding === 'position' ? 'PE' : 'BoW'}${cfg.temporal ? ' + temporal' : ''}${cfg.ls ? ' LS' : ''}${cfg.noise > 0 ? ' RN' : ''}, ` +
-    `d = ${dim}, ${joint ? `one model for all tasks (batches ${cfg.batching === 'task' ? 'drawn from one task each' : 'drawn from all tasks'})` : 'one model per task'}, best of ${cfg.runs} run${cfg.runs > 1 ? 's' : ''} by validation error ` +
-    `(the paper: best of 10). ${seconds.toFixed(0)} s on this machine.`,
-  '',
-  `| ${header.join(' | ')} |`,
-  `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
-  ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ...(notes.length ? ['', ...notes.map((n) => `Note: ${n}`)] : []),
-  '',
-].join('\n');
+/** Reads the --merge files and merges them (lib/babi-table.ts says what is refused). */
+function merge(): BabiResult {
+  const parts = cfg.merge.split(',').map((f) => f.trim()).filter(Boolean).map((file) => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`eval-babi: --merge: cannot read ${file}: ${(e as Error).message}`);
+    }
+    try {
+      return { file, result: JSON.parse(text) as BabiResult };
+    } catch (e) {
+      throw new ConfigError(`eval-babi: --merge: ${file} is not JSON: ${(e as Error).message}`);
+    }
+  });
+  return mergeBabiResults(parts, { command, out: cfg.out, merge: cfg.merge });
+}
+
+const result = cfg.merge ? merge() : evaluate();
+const md = babiMarkdown(result);
 console.log(`\n${md}`);
 
-const out = cfg.out || (tasks.length === 20 ? `docs/results/babi-${cfg.set}-${joint ? 'joint' : 'per-task'}` : '');
+const out = cfg.out || (result.tasks.length === 20 ? `docs/results/babi-${result.config.set}-${result.config.joint ? 'joint' : 'per-task'}` : '');
 if (out) {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(`${out}.md`, md);
-  const json = {
-    command, config: { ...cfg, dim, epochs, decayEvery, lsEpochs, tasks }, seconds, notes,
-    meanError: mean, failedTasks: failed,
-    paper: Object.fromEntries(paperCols.map((k) => [k, PAPER[k]])),
-    tasks: results.map((r) => ({
-      task: r.task, name: BABI_TASKS[r.task - 1].name, testError: r.error, chosenRun: r.chosen,
-      runs: joint ? undefined : r.runs,
-    })),
-    jointRuns: joint ? results[0]?.runs : undefined,
-  };
-  fs.writeFileSync(`${out}.json`, JSON.stringify(json, null, 2) + '\n');
+  fs.writeFileSync(`${out}.json`, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${out}.md and ${out}.json`);
 }
