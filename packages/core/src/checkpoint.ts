@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import type { Module } from './nn/module.js';
 import { fmtShape } from './errors.js';
 import {
-  CheckpointError, HEADER_BYTES, checkHeader, checkParamEntry, decodeCheckpoint, describe, encodeCheckpoint,
+  CheckpointError, HEADER_BYTES, checkHeader, checkParamEntry, decodeCheckpoint, describe, encodeCheckpoint, plainDataProblems,
   type Checkpoint, type CheckpointInput,
 } from './checkpoint/format.js';
 import { isStaleTemp, parseTempName, readFileChecked, readFileCheckedSync, writeFileAtomic, writeFileAtomicSync } from './checkpoint/atomic.js';
 
-export { CheckpointError };
+export { CheckpointError, plainDataProblems };
 export type { Checkpoint, CheckpointInput, ParamEntry } from './checkpoint/format.js';
 
 /**

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import {
   CheckpointError, Embedding, Generator, Linear, Module, Parameter, flattenParameters, init, loadCheckpoint, loadCheckpointSync,
-  loadStateDict, saveCheckpoint, saveCheckpointSync, stateDict, tensor, type Checkpoint, type CheckpointInput,
+  loadStateDict, plainDataProblems, saveCheckpoint, saveCheckpointSync, stateDict, tensor, type Checkpoint, type CheckpointInput,
 } from '../src/index.js';
 
 let dir: string;
@@ -337,6 +337,14 @@ describe('saveCheckpoint validation', () => {
     ]) expect(msg).toContain(part);
     expect(() => saveCheckpointSync(path, bad)).toThrow(`saveCheckpointSync: cannot save ${path}: 10 problems:`);
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('invalid.loom'))).toEqual([]);
+  });
+
+  it('plainDataProblems gives the same messages ahead of time, with the caller\'s path', () => {
+    expect(plainDataProblems({ ids: new Int32Array(3), names: ['a'], when: new Date(0), none: null }, 'opts.extra')).toEqual([]);
+    expect(plainDataProblems({ lookup: new Map(), f: () => 1 }, 'opts.extra')).toEqual([
+      'opts.extra.lookup is a Map; checkpoints hold plain data (it would come back as a plain object; use Object.fromEntries)',
+      'opts.extra.f is a function; checkpoints hold plain data',
+    ]);
   });
 });
 

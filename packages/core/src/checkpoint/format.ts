@@ -238,6 +238,17 @@ function checkGeneratorState(where: string, s: unknown, problems: string[]): voi
 }
 
 /**
+ * The reasons `v` cannot be stored outside params (see checkPlainData), each naming its place under
+ * `where` ("extra.tokenizer is a function; ..."); [] when it can. For callers that validate data long
+ * before it is saved, such as a trainer's config.
+ */
+export function plainDataProblems(v: unknown, where: string): string[] {
+  const problems: string[] = [];
+  checkPlainData(v, where, problems, new Set());
+  return problems;
+}
+
+/**
  * Everything outside params must be plain data that comes back as it went in: objects, arrays, strings,
  * numbers, booleans, null, undefined, bigints, typed arrays, Dates and Sets. A Map would come back as an
  * object and a class instance as a plain object, so they are refused here rather than changed silently.
