@@ -5,7 +5,7 @@
  * checkpoint.
  */
 import {
-  OPTIMIZER_NAMES, PLATEAU_DEFAULTS, resolveOptions,
+  OPTIMIZER_NAMES, PLATEAU_DEFAULTS, plainDataProblems, resolveOptions,
   type OptimizerKind, type OptionsInput, type PlateauOptions,
 } from '@loom/core';
 import type { VariableLengthOptions } from '@loom/data';
@@ -68,11 +68,35 @@ export interface FaultInjection {
   attempts?: number[];
 }
 
+/** Where checkpoints go: give `path` (one file) or `dir` (one file per save). */
 export interface CheckpointConfig {
-  /** The checkpoint file, replaced atomically at every save (the previous one stays whole until then). */
-  path: string;
+  /** One checkpoint file, replaced atomically at every save (the previous one stays whole until then). */
+  path?: string;
+  /**
+   * A folder with one file per save, ckpt-<step>.loom (@loom/core's checkpointPath, so listCheckpoints
+   * finds the newest), each written atomically; the folder is created if missing.
+   */
+  dir?: string;
+  /** With `dir`: how many of the newest checkpoints stay; older ones are deleted after each save. Default 1. */
+  keep?: number;
   /** Steps between saves; 0 saves only at the end (and on SIGINT). Default 0. */
   every?: number;
+  /**
+   * Your own data, written into every checkpoint's `extra` beside the trainer's state (the key `trainer`
+   * is the coordinator's) and read back with checkpointExtra(checkpoint): a script's config, a
+   * vocabulary. Plain data as checkpoints hold it (objects, arrays, strings, numbers, booleans, null, typed
+   * arrays, ...: docs/checkpoints.md), checked here with the path to anything else. Default {}.
+   */
+  extra?: Record<string, unknown>;
+}
+
+/** A CheckpointConfig with its defaults filled in; exactly one of `path` and `dir` is set. */
+export interface ResolvedCheckpointConfig {
+  path: string | null;
+  dir: string | null;
+  keep: number;
+  every: number;
+  extra: Record<string, unknown>;
 }
 
 export interface EvalConfig {
@@ -127,7 +151,10 @@ export interface TrainerConfig {
   recycleStorage?: boolean;
   /** Evaluation of data.valid (needs data.valid). Default: at the end of each epoch when data.valid is given. */
   eval?: EvalConfig | null;
-  /** Checkpoints. Default: none (restarts after a fault then start from step 0). */
+  /**
+   * Checkpoints. Default: none; a restart after a fault then goes back to where this run started (step 0,
+   * or the `resume` checkpoint) and replays every step since.
+   */
   checkpoint?: CheckpointConfig | null;
   /** A checkpoint file to resume from. Default: none. */
   resume?: string | null;
@@ -173,7 +200,7 @@ export interface ResolvedConfig {
   backendModule: string | null;
   recycleStorage: boolean;
   eval: Required<EvalConfig> | null;
-  checkpoint: Required<CheckpointConfig> | null;
+  checkpoint: ResolvedCheckpointConfig | null;
   resume: string | null;
   faults: FaultConfig;
   faultInjection: Required<FaultInjection> | null;
@@ -199,6 +226,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 }
 
+function source(key: string, v: unknown): TokenSourceSpec {
+  return isTokenSource(v) ? v : fail(`${key} must be a token file path or a non-empty Int32Array of ids, got ${show(v)}`);
+}
+
 function checkKeys(where: string, v: Record<string, unknown>, known: readonly string[]): void {
   for (const k of Object.keys(v)) {
     if (!known.includes(k)) fail(`unknown key '${where}${k}' (known: ${known.join(', ')})`);
@@ -213,12 +244,6 @@ function int(key: string, v: unknown, min: number): number {
 function positive(key: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(`${key} must be a positive number, got ${show(v)}`);
   return v as number;
-}
-
-function source(key: string, v: unknown): TokenSourceSpec {
-  if (typeof v === 'string' && v.length > 0) return v;
-  if (v instanceof Int32Array && v.length > 0) return v;
-  return fail(`${key} must be a token file path or a non-empty Int32Array of ids, got ${show(v)}`);
 }
 
 /** Fills in the defaults and checks every key; throws ConfigError naming the first key that is wrong. */
@@ -315,13 +340,28 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   if (evalConfig && evalConfig.batch % workers !== 0) fail(`eval.batch (${evalConfig.batch}) is not divisible by workers (${workers}): every worker evaluates the same number of lanes`);
 
   // checkpoint, resume
-  let checkpoint: Required<CheckpointConfig> | null = null;
+  let checkpoint: ResolvedCheckpointConfig | null = null;
   if (c.checkpoint !== null) {
-    if (!isRecord(c.checkpoint)) fail(`checkpoint must be { path, every? }, got ${show(c.checkpoint)}`);
+    if (!isRecord(c.checkpoint)) fail(`checkpoint must be { path or dir, keep?, every?, extra? }, got ${show(c.checkpoint)}`);
     const k = c.checkpoint as Record<string, unknown>;
-    checkKeys('checkpoint.', k, ['path', 'every']);
-    if (typeof k.path !== 'string' || k.path === '') fail(`checkpoint.path must be a file path, got ${show(k.path)}`);
-    checkpoint = { path: k.path as string, every: int('checkpoint.every', k.every ?? 0, 0) };
+    checkKeys('checkpoint.', k, ['path', 'dir', 'keep', 'every', 'extra']);
+    if (k.path !== undefined && k.dir !== undefined) fail('checkpoint: give path (one file) or dir (a file per save), not both');
+    if (k.path === undefined && k.dir === undefined) fail('checkpoint needs path (one file, replaced at every save) or dir (a folder of ckpt-<step>.loom files)');
+    if (k.path !== undefined && (typeof k.path !== 'string' || k.path === '')) fail(`checkpoint.path must be a file path, got ${show(k.path)}`);
+    if (k.dir !== undefined && (typeof k.dir !== 'string' || k.dir === '')) fail(`checkpoint.dir must be a folder path, got ${show(k.dir)}`);
+    if (k.keep !== undefined && k.dir === undefined) fail('checkpoint.keep needs checkpoint.dir (checkpoint.path is one file, replaced at every save)');
+    const extra = k.extra ?? {};
+    if (!isRecord(extra)) fail(`checkpoint.extra must be an object of your own data, got ${show(extra)}`);
+    if (Object.hasOwn(extra as object, 'trainer')) fail("checkpoint.extra.trainer is reserved: the coordinator keeps its own state under the checkpoint's extra.trainer");
+    const problems = plainDataProblems(extra, 'checkpoint.extra');
+    if (problems.length) fail(problems.join('; '));
+    checkpoint = {
+      path: (k.path as string | undefined) ?? null,
+      dir: (k.dir as string | undefined) ?? null,
+      keep: int('checkpoint.keep', k.keep ?? 1, 1),
+      every: int('checkpoint.every', k.every ?? 0, 0),
+      extra: extra as Record<string, unknown>,
+    };
   }
   const resume = c.resume === null ? null : typeof c.resume === 'string' && c.resume !== '' ? c.resume : fail(`resume must be a checkpoint file path, got ${show(c.resume)}`);
 
@@ -358,8 +398,17 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   };
 }
 
-/** The config as stored in checkpoints and printed: in-memory token arrays are described, not copied. */
+/**
+ * The config as stored in checkpoints and printed: in-memory token arrays and checkpoint.extra (which may
+ * be large, and is in every checkpoint's extra anyway) are described, not copied.
+ */
 export function describeConfig(c: ResolvedConfig): Record<string, unknown> {
   const src = (s: TokenSourceSpec | null): unknown => (s instanceof Int32Array ? `<${s.length} tokens in memory>` : s);
-  return { ...c, data: { ...c.data, train: src(c.data.train), valid: src(c.data.valid) } };
+  const checkpoint = c.checkpoint && { ...c.checkpoint, extra: `<keys: ${Object.keys(c.checkpoint.extra).join(', ') || 'none'}>` };
+  return { ...c, data: { ...c.data, train: src(c.data.train), valid: src(c.data.valid) }, checkpoint };
+}
+
+/** A token source as data.train, data.valid and Trainer.evaluate() take it: a non-empty path or Int32Array. */
+export function isTokenSource(v: unknown): v is TokenSourceSpec {
+  return (typeof v === 'string' && v.length > 0) || (v instanceof Int32Array && v.length > 0);
 }

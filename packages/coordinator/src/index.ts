@@ -6,12 +6,14 @@
 export {
   ConfigError, TRAINER_DEFAULTS, describeConfig, resolveConfig,
   type CheckpointConfig, type DataConfig, type EvalConfig, type FaultConfig, type FaultInjection, type ModelSpec,
-  type OptimizerConfig, type ResolvedConfig, type ScheduleConfig, type TokenSourceSpec, type TrainerConfig,
+  type OptimizerConfig, type ResolvedCheckpointConfig, type ResolvedConfig, type ScheduleConfig, type TokenSourceSpec, type TrainerConfig,
 } from './config.js';
 export type {
   CheckpointEvent, DoneEvent, EpochEvent, EvalEvent, FaultEvent, FaultReport, SkipEvent, StartEvent, StepEvent,
   StoppedEvent, TrainerEvent, WorkerTiming,
 } from './protocol.js';
-export { Trainer, WorkerFault, train, type TrainResult, type TrainerOptions } from './trainer.js';
+export {
+  Trainer, WorkerFault, checkpointExtra, train, type EvalResult, type EvaluateOptions, type TrainResult, type TrainerOptions,
+} from './trainer.js';
 export type { SequenceModel } from './model.js';
 export { CHUNK, globalNorm, reduceSlice, type SliceBounds } from './reduce.js';

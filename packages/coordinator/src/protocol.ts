@@ -139,6 +139,9 @@ export interface StartEvent {
   parameters: number;
   /** The first step that will run (1, or the step after a resumed checkpoint). */
   fromStep: number;
+  /** Training tokens and seconds before fromStep: 0, or what the resumed checkpoint counted (see TrainResult). */
+  priorTokens: number;
+  priorSeconds: number;
 }
 
 export interface StepEvent {
@@ -197,7 +200,11 @@ export interface CheckpointEvent {
   ms: number;
 }
 
-/** A worker fault; `restarting` says whether the trainer restarts from the last checkpoint. */
+/**
+ * A worker fault; `restarting` says whether the trainer restarts from the last checkpoint. The steps after
+ * `resumeFrom` then run again, but their events (step, skip, eval, epoch) are not emitted a second time:
+ * every step is reported once.
+ */
 export interface FaultEvent {
   type: 'fault';
   report: FaultReport;
@@ -205,6 +212,11 @@ export interface FaultEvent {
   restarting: boolean;
   /** The step training goes back to (the last checkpoint's), when restarting. */
   resumeFrom: number | null;
+  /**
+   * The checkpoint file that step was saved to (or resumed from); null when there is none, because no
+   * checkpoint is configured (or none was saved yet): the restart goes back to the start of this run.
+   */
+  checkpoint: string | null;
 }
 
 export interface StoppedEvent {

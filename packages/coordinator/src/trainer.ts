@@ -3,26 +3,36 @@
  *
  *   const trainer = new Trainer({ model, data, optimizer, workers: 2, globalBatch: 20, bptt: 35 });
  *   for await (const e of trainer) if (e.type === 'step') console.log(e.step, e.loss);
+ *   const test = await trainer.evaluate('test.tok');   // the trained parameters, on the workers
+ *   await trainer.close();                             // ends the workers evaluate() started
  *   // or: const result = await train(config, { onEvent })
  *
  * The coordinator (this thread, "rank 0" in the usual vocabulary) owns logging, evaluation totals and
  * checkpoints; the workers own the compute. It builds the model once to lay out the shared parameters
  * (every worker adopts those values, so all replicas start identical), hands out steps through shared
  * memory (protocol.ts), and restarts the workers from the last checkpoint when one of them fails.
+ *
+ * Worker threads: run() starts N workers and ends them before it returns, so a caller that only trains
+ * never holds threads afterwards. evaluate() starts its own N workers on the same shared parameters the
+ * first time it is called and keeps them for later calls; close() ends them.
  */
+import * as fs from 'node:fs';
 import {
   FlatOptimizer, type LRSchedule,
-  backendInfo, flatLayout, flattenParameters, getBackend, loadCheckpoint, loadStateDict, manualSeed, saveCheckpoint, setBackend,
-  stateDict, type Checkpoint, type CheckpointInput, type GeneratorState, type OptimizerKind, type OptimizerState, type ScheduleState,
+  backendInfo, checkpointPath, flatLayout, flattenParameters, getBackend, loadCheckpoint, loadStateDict, manualSeed,
+  rotateCheckpoints, saveCheckpoint, setBackend, stateDict,
+  type Checkpoint, type CheckpointInput, type GeneratorState, type OptimizerKind, type OptimizerState, type ScheduleState,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { Packr } from 'msgpackr';
-import { ConfigError, describeConfig, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig } from './config.js';
+import {
+  ConfigError, describeConfig, isTokenSource, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig,
+} from './config.js';
 import { makeSchedule } from './schedule.js';
 import { buildModel, importBackendModule, resolveModelUrl, type PlainState, type SequenceModel } from './model.js';
 import { WorkerFault, WorkerPool } from './pool.js';
 import type {
-  FaultReport, StepEvent, TrainerEvent, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTiming, WorkerTokenSource,
+  FaultReport, StepEvent, TrainerEvent, WorkerInit, WorkerSnapshot, WorkerTiming, WorkerTokenSource,
 } from './protocol.js';
 import {
   Cmd, Ctl, Metric, Sc, SharedViews, StepFlag, allocateShared, metric, type SharedBuffers,
@@ -53,6 +63,29 @@ export interface TrainResult {
   faults: FaultReport[];
   /** The last step's loss (NaN if no step ran). */
   lastLoss: number;
+  /**
+   * Training tokens of the steps that updated the parameters, and wall-clock seconds of training, both
+   * counted from step 0: a resumed run continues its checkpoint's counts.
+   */
+  tokens: number;
+  seconds: number;
+}
+
+/** What evaluate() answers. */
+export interface EvalResult {
+  /** Mean cross-entropy per predicted token, in nats. */
+  loss: number;
+  /** exp(loss). */
+  perplexity: number;
+  /** Tokens predicted, over all workers. */
+  tokens: number;
+}
+
+export interface EvaluateOptions {
+  /** Lanes, split over the workers (so a multiple of workers). Default: eval.batch, else globalBatch. */
+  batch?: number;
+  /** Window length (the state is carried across windows, so it changes only the arithmetic's grouping). Default: eval.bptt, else bptt. */
+  bptt?: number;
 }
 
 /** Where training is: what the next step reads, how many steps and updates came before. */
@@ -65,6 +98,8 @@ interface Progress {
   /** Training loss of the current epoch so far (for the epoch event and plateau schedules). */
   epochLossSum: number;
   epochSteps: number;
+  /** Training tokens of the steps that updated the parameters. */
+  tokens: number;
 }
 
 /** What the coordinator keeps of a checkpoint in extra. */
@@ -75,7 +110,12 @@ interface TrainerExtra {
   hidden: (PlainState | null)[][] | null;
   workers: number;
   accumulation: number;
+  /** Seconds of training up to the checkpoint, counting the runs it resumed. */
+  seconds: number;
 }
+
+/** TrainerExtra as checkpoints written before the token and time counts were kept have it. */
+type StoredTrainerExtra = Omit<TrainerExtra, 'seconds' | 'progress'> & { seconds?: number; progress: Omit<Progress, 'tokens'> & { tokens?: number } };
 
 const packr = new Packr({ moreTypes: true, useRecords: false });
 
@@ -85,8 +125,31 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   private stopReason: 'SIGINT' | 'stop()' | null = null;
   private listeners: ((e: TrainerEvent) => void)[] = [];
   private started = false;
+  /** run() is in progress (evaluate() waits for it to return). */
+  private training = false;
+  /** The run() in progress or done, for close(). */
+  private running: Promise<unknown> | null = null;
+  /** What ended run(), if it failed: the shared parameters may then be half-updated. */
+  private failure: Error | null = null;
+  private closed = false;
+  /** The workers evaluate() started and keeps for its next call (null: none). */
+  private evalPool: Promise<WorkerPool> | null = null;
+  /** evaluate() calls, one after the other: they share the workers. Never rejects. */
+  private evalQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * The highest step of the step (and skip), eval and epoch events emitted so far. A restart after a fault
+   * replays the steps since the last checkpoint; events at or below these were reported before the fault
+   * and are not emitted again, so every consumer sees each step once.
+   */
+  private reported = { step: 0, eval: 0, epoch: 0 };
+  /** The last checkpoint file written (or resumed from). */
+  private lastCheckpoint: string | null = null;
+  /** Seconds of training before this run (the resumed checkpoint's), and when this run's training began. */
+  private priorSeconds = 0;
+  private startedAt: number | null = null;
 
-  // Set up by prepare():
+  // Set up once by setup(), for run() or evaluate():
+  private ready: Promise<CheckpointInput> | null = null;
   private model!: SequenceModel;
   private modelUrl!: string;
   private backendUrl: string | null = null;
@@ -116,13 +179,13 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
    * so after run() it is the trained model (for evaluation, sampling, saving).
    */
   get trainedModel(): SequenceModel {
-    if (!this.model) throw new Error('Trainer.trainedModel: the model is built by run(); use it after run() started');
+    if (!this.model) throw new Error('Trainer.trainedModel: the model is built by run() (or evaluate()); use it after one of them started');
     return this.model;
   }
 
   /** The current parameter values by name (copies); after run(), the trained ones. */
   parameters(): Record<string, Float32Array> {
-    if (!this.model) throw new Error('Trainer.parameters: the model is built by run(); call it after run() started');
+    if (!this.model) throw new Error('Trainer.parameters: the model is built by run() (or evaluate()); call it after one of them started');
     return Object.fromEntries(this.model.namedParameters().map(([n, p]) => [n, (p.data as Float32Array).slice()]));
   }
 
@@ -158,8 +221,77 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
 
   /** Trains until the epochs (or maxSteps) are done, stop() or SIGINT. Throws WorkerFault when restarts run out. */
   async run(): Promise<TrainResult> {
+    if (this.closed) throw new Error('Trainer.run: the trainer is closed');
     if (this.started) throw new Error('Trainer.run: a trainer runs once; make a new Trainer');
     this.started = true;
+    this.training = true;
+    const running = this.train();
+    this.running = running;
+    try {
+      return await running;
+    } catch (e) {
+      this.failure = e as Error;
+      throw e;
+    } finally {
+      this.training = false;
+    }
+  }
+
+  /**
+   * Perplexity of `source` (a token file path or ids, as data.train) under the current parameters,
+   * evaluated by the workers exactly as data.valid is during training: `batch` lanes split over the
+   * workers, windows of `bptt`, the state carried from window to window starting from zero, the workers'
+   * sums added in rank order. So it equals a single-process evaluation of the same parameters.
+   *
+   * After run(): the trained parameters. Before it: the initial ones (or the `resume` checkpoint's). Not
+   * while run() is in progress (config.eval evaluates data.valid then), nor after run() failed. The first
+   * call starts N workers; they stay for the next calls until close(). A worker fault throws WorkerFault
+   * (no restart) and ends them; the next call starts fresh ones.
+   */
+  async evaluate(source: TokenSourceSpec, options: EvaluateOptions = {}): Promise<EvalResult> {
+    // Checked when called, so a run() started right after cannot slip in between.
+    if (this.closed) throw new Error('Trainer.evaluate: the trainer is closed');
+    if (this.training) throw new Error('Trainer.evaluate: run() is in progress; evaluate after it returns (during training, config.eval evaluates data.valid)');
+    if (this.failure instanceof WorkerFault) {
+      throw new Error(`Trainer.evaluate: run() ended with a worker fault (${this.failure.message}), so the parameters may be half-updated; resume from the last checkpoint${this.lastCheckpoint ? ` (${this.lastCheckpoint})` : ''} in a new Trainer to evaluate it`);
+    }
+    if (this.failure) throw new Error(`Trainer.evaluate: run() failed: ${this.failure.message}`);
+    if (!isTokenSource(source)) {
+      throw new TypeError(`Trainer.evaluate: source must be a token file path or a non-empty Int32Array of ids, got ${typeof source === 'string' ? `'${source}'` : describeSource(source)}`);
+    }
+    for (const k of Object.keys(options)) {
+      if (k !== 'batch' && k !== 'bptt') throw new TypeError(`Trainer.evaluate: unknown option '${k}' (known: batch, bptt)`);
+    }
+    const cfg = this.config;
+    const batch = options.batch ?? cfg.eval?.batch ?? cfg.globalBatch;
+    const bptt = options.bptt ?? cfg.eval?.bptt ?? cfg.bptt;
+    for (const [k, v] of [['batch', batch], ['bptt', bptt]] as const) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`Trainer.evaluate: options.${k} must be an integer >= 1, got ${v}`);
+    }
+    if (batch % cfg.workers !== 0) {
+      throw new RangeError(`Trainer.evaluate: options.batch (${batch}) is not divisible by workers (${cfg.workers}): every worker evaluates the same number of lanes`);
+    }
+    const turn = this.evalQueue.then(() => this.evaluateNow(source, batch, bptt));
+    this.evalQueue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /**
+   * Releases the trainer's threads: a run() in progress is asked to stop (as stop(): it finishes the step
+   * and saves a checkpoint) and awaited, evaluations in flight finish, then the workers evaluate() keeps
+   * are ended. Call it when done with evaluate(); calling it again does nothing. Afterwards run() and
+   * evaluate() refuse.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.training) this.stop();
+    await this.running?.catch(() => undefined);
+    await this.evalQueue;
+    await this.releaseEvalPool();
+  }
+
+  /** run()'s body: attempts until one ends training, restarting the workers after each fault. */
+  private async train(): Promise<TrainResult> {
     const cfg = this.config;
     const onSigint = (): void => {
       this.stopReason ??= 'SIGINT';
@@ -169,20 +301,23 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     if (this.options.handleSigint !== false) process.on('SIGINT', onSigint);
     const faults: FaultReport[] = [];
     try {
+      // The training workers take the threads of any evaluate() kept (after its calls in flight finish).
+      await this.evalQueue;
+      await this.releaseEvalPool();
+      this.startedAt = performance.now();
       let snapshot = await this.prepare();
       for (let attempt = 0; ; attempt++) {
         try {
           const saved = await this.attempt(attempt, snapshot, (s) => (snapshot = s));
-          return { step: this.progress.step, optimizerSteps: this.progress.optimizerSteps, epoch: this.progress.epoch, stopped: saved, faults, lastLoss: this.lastLoss };
+          const p = this.progress;
+          return { step: p.step, optimizerSteps: p.optimizerSteps, epoch: p.epoch, stopped: saved, faults, lastLoss: this.lastLoss, tokens: p.tokens, seconds: this.seconds() };
         } catch (e) {
           if (!(e instanceof WorkerFault)) throw e;
           const restarting = e.restartable && attempt < cfg.faults.maxRestarts;
           faults.push(e.report);
           this.log(`trainer: FAULT: ${e.report.message}`);
-          this.log(restarting
-            ? `trainer: restarting the workers from step ${snapshot.step} (restart ${attempt + 1} of at most ${cfg.faults.maxRestarts})`
-            : `trainer: giving up${e.restartable ? ` after ${attempt} restart${attempt === 1 ? '' : 's'}` : ''}; the last checkpoint${cfg.checkpoint ? ` (${cfg.checkpoint.path})` : ''} is step ${snapshot.step}`);
-          await this.emit({ type: 'fault', report: e.report, attempt, restarting, resumeFrom: restarting ? snapshot.step : null });
+          this.log(restarting ? this.restartLine(snapshot.step, attempt) : this.givingUpLine(snapshot.step, attempt, e.restartable));
+          await this.emit({ type: 'fault', report: e.report, attempt, restarting, resumeFrom: restarting ? snapshot.step : null, checkpoint: this.lastCheckpoint });
           if (!restarting) throw e;
           this.restore(snapshot);
         }
@@ -192,12 +327,57 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     }
   }
 
+  /** What a restart goes back to, said once in the log: the checkpoint, or the start of the run (and why). */
+  private restartLine(from: number, attempt: number): string {
+    const cfg = this.config;
+    const where = this.lastCheckpoint
+      ? `from step ${from}, the checkpoint ${this.lastCheckpoint}`
+      : `from step ${from}: ${cfg.checkpoint ? 'no checkpoint was saved yet' : 'no checkpoint is configured'}, so training starts over`;
+    const seen = this.reported.step;
+    const replay = seen <= from ? ''
+      : seen === from + 1 ? `; step ${seen} runs again but was reported before the fault, so it is not reported again`
+      : `; steps ${from + 1}–${seen} run again but were reported before the fault, so they are not reported again`;
+    return `trainer: restarting the workers ${where} (restart ${attempt + 1} of at most ${cfg.faults.maxRestarts})${replay}`;
+  }
+
+  private givingUpLine(from: number, attempt: number, restartable: boolean): string {
+    const last = this.lastCheckpoint
+      ? `the last checkpoint (${this.lastCheckpoint}) is step ${from}`
+      : this.config.checkpoint ? 'no checkpoint was saved' : 'no checkpoint is configured';
+    return `trainer: giving up${restartable ? ` after ${attempt} restart${attempt === 1 ? '' : 's'}` : ''}; ${last}`;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Setting up, once per run
   // -------------------------------------------------------------------------------------------
 
-  /** Builds the model and the shared memory; returns the state to start from (fresh or resumed). */
+  /** setup(), then the run's opening lines and its start event; returns the state to start from. */
   private async prepare(): Promise<CheckpointInput> {
+    const cfg = this.config;
+    const start = await this.setup();
+    const N = cfg.workers;
+    const lanes = cfg.globalBatch / N;
+    const micro = lanes / cfg.accumulation;
+    this.log(`trainer: config ${JSON.stringify(describeConfig(cfg))}`);
+    this.log(`trainer: global batch ${cfg.globalBatch} lanes × bptt ${cfg.bptt} = ${cfg.globalBatch * cfg.bptt} tokens per step; ${N} worker${N === 1 ? '' : 's'} × ${lanes} lanes each` +
+      (cfg.accumulation > 1 ? ` (accumulation ${cfg.accumulation}: micro-batches of ${micro} lanes)` : ''));
+    this.log(`trainer: ${this.model.numParameters()} parameters; ${this.batcher.numWindows(0)} windows per epoch; ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}${cfg.maxSteps ? `, at most ${cfg.maxSteps} steps` : ''}`);
+    await this.emit({
+      type: 'start', workers: N, globalBatch: cfg.globalBatch, lanesPerWorker: lanes, accumulation: cfg.accumulation,
+      lanesPerMicroBatch: micro, bptt: cfg.bptt, parameters: this.model.numParameters(), fromStep: this.progress.step + 1,
+      priorTokens: this.progress.tokens, priorSeconds: this.priorSeconds,
+    });
+    return start;
+  }
+
+  /** The model and the shared memory, built once for run() and evaluate(); resolves to the state to start from. */
+  private setup(): Promise<CheckpointInput> {
+    this.ready ??= this.build();
+    return this.ready;
+  }
+
+  /** Builds the model and the shared memory; returns the state to start from (fresh or resumed). */
+  private async build(): Promise<CheckpointInput> {
     const cfg = this.config;
     this.modelUrl = resolveModelUrl(cfg.model);
     let backendModule: { prepare(name: string): Promise<void> } | null = null;
@@ -236,12 +416,13 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       tokens: openSource(this.trainSource), batchSize: cfg.globalBatch, bptt: cfg.bptt,
       ...(cfg.data.variableLength ? { variableLength: cfg.data.variableLength } : {}),
     });
-    this.progress = { step: 0, optimizerSteps: 0, epoch: 0, window: 0, epochLossSum: 0, epochSteps: 0 };
+    this.progress = { step: 0, optimizerSteps: 0, epoch: 0, window: 0, epochLossSum: 0, epochSteps: 0, tokens: 0 };
+    if (cfg.checkpoint?.dir) fs.mkdirSync(cfg.checkpoint.dir, { recursive: true });
 
     let start: CheckpointInput;
     if (cfg.resume) {
       const ckpt = await loadCheckpoint(cfg.resume);
-      const extra = ckpt.extra?.trainer as TrainerExtra | undefined;
+      const extra = ckpt.extra?.trainer as StoredTrainerExtra | undefined;
       if (!extra) throw new ConfigError(`trainer config: resume: ${cfg.resume} is not a trainer checkpoint (no extra.trainer)`);
       if (extra.workers * extra.accumulation !== cfg.workers * cfg.accumulation) {
         throw new ConfigError(`trainer config: resume: ${cfg.resume} was written with workers × accumulation = ${extra.workers} × ${extra.accumulation}; this run has ${cfg.workers} × ${cfg.accumulation} (hidden states are kept per micro-batch, so the product must match)`);
@@ -252,22 +433,13 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       }
       start = ckpt;
       this.restore(start);
+      this.priorSeconds = extra.seconds ?? 0;
+      this.lastCheckpoint = cfg.resume;
       this.log(`trainer: resumed from ${cfg.resume} at step ${extra.progress.step} (epoch ${extra.progress.epoch}, window ${extra.progress.window})`);
+      if (extra.seconds === undefined) this.log(`trainer: ${cfg.resume} was written before checkpoints kept the training tokens and seconds: both count from 0 here`);
     } else {
       start = this.snapshot(null);
     }
-
-    const N = cfg.workers;
-    const lanes = cfg.globalBatch / N;
-    const micro = lanes / cfg.accumulation;
-    this.log(`trainer: config ${JSON.stringify(describeConfig(cfg))}`);
-    this.log(`trainer: global batch ${cfg.globalBatch} lanes × bptt ${cfg.bptt} = ${cfg.globalBatch * cfg.bptt} tokens per step; ${N} worker${N === 1 ? '' : 's'} × ${lanes} lanes each` +
-      (cfg.accumulation > 1 ? ` (accumulation ${cfg.accumulation}: micro-batches of ${micro} lanes)` : ''));
-    this.log(`trainer: ${this.model.numParameters()} parameters; ${this.batcher.numWindows(0)} windows per epoch; ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}${cfg.maxSteps ? `, at most ${cfg.maxSteps} steps` : ''}`);
-    await this.emit({
-      type: 'start', workers: N, globalBatch: cfg.globalBatch, lanesPerWorker: lanes, accumulation: cfg.accumulation,
-      lanesPerMicroBatch: micro, bptt: cfg.bptt, parameters: this.model.numParameters(), fromStep: this.progress.step + 1,
-    });
     return start;
   }
 
@@ -277,25 +449,11 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
 
   private async attempt(attempt: number, start: CheckpointInput, saved: (s: CheckpointInput) => void): Promise<'SIGINT' | 'stop()' | null> {
     const cfg = this.config;
-    const N = cfg.workers;
-    const c = this.views.control;
-    // Fresh control words for fresh workers.
-    c.fill(0);
-    Atomics.store(c, Ctl.FAULT_RANK, -1);
-    const pool = new WorkerPool(N, c);
     const stepMs = cfg.faults.stepTimeoutMs;
+    const fi = cfg.faultInjection && cfg.faultInjection.attempts.includes(attempt)
+      ? { rank: cfg.faultInjection.rank, step: cfg.faultInjection.step, kind: cfg.faultInjection.kind } : null;
+    const pool = await this.startWorkers(fi);
     try {
-      const { kind, ...options } = cfg.optimizer as { kind: OptimizerKind } & Record<string, unknown>;
-      const layout = flatLayout(this.model).entries.map(({ name, offset, size }) => ({ name, offset, size }));
-      const fi = cfg.faultInjection && cfg.faultInjection.attempts.includes(attempt)
-        ? { rank: cfg.faultInjection.rank, step: cfg.faultInjection.step, kind: cfg.faultInjection.kind } : null;
-      const ready: WorkerReady[] = await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
-        rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
-        layout, backend: cfg.backend, backendModule: this.backendUrl, recycleStorage: cfg.recycleStorage, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
-        accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
-        barrierTimeoutMs: stepMs + 10_000, faultInjection: fi,
-      } satisfies WorkerInit));
-      void ready;
       const hidden = (start.extra?.trainer as TrainerExtra | undefined)?.hidden;
       if (hidden) {
         await pool.all('restore', this.progress.step, stepMs, (api, rank) => api.restore(packr.pack(workerSnapshot(start, rank, hidden[rank]))));
@@ -311,12 +469,14 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
         }
         await this.step(pool);
         const p = this.progress;
-        if (p.window >= this.batcher.numWindows(p.epoch)) await this.endEpoch(pool);
-        const evalDue = cfg.eval && cfg.eval.every > 0 && p.step % cfg.eval.every === 0;
+        const epochEnd = p.window >= this.batcher.numWindows(p.epoch);
+        if (epochEnd) await this.endEpoch(pool);
+        // endEpoch() has evaluated at this step already.
+        const evalDue = cfg.eval && cfg.eval.every > 0 && p.step % cfg.eval.every === 0 && !epochEnd;
         const ckptDue = cfg.checkpoint && cfg.checkpoint.every > 0 && p.step % cfg.checkpoint.every === 0;
         if (evalDue || ckptDue) {
           await pool.pause(p.step, stepMs);
-          if (evalDue) await this.evaluate(pool);
+          if (evalDue) await this.validate(pool);
           if (ckptDue) saved(await this.checkpoint(pool));
           pool.startRunning();
         }
@@ -325,8 +485,8 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       const last = this.progress.step;
       if (cfg.checkpoint && !(cfg.checkpoint.every > 0 && last % cfg.checkpoint.every === 0 && last > 0)) saved(await this.checkpoint(pool));
       if (stopped) {
-        this.log(`trainer: stopped (${stopped}) after step ${last}${cfg.checkpoint ? `; checkpoint ${cfg.checkpoint.path}` : '; no checkpoint configured'}`);
-        await this.emit({ type: 'stopped', step: last, reason: stopped, checkpoint: cfg.checkpoint?.path ?? null });
+        this.log(`trainer: stopped (${stopped}) after step ${last}${cfg.checkpoint ? `; checkpoint ${this.lastCheckpoint}` : '; no checkpoint configured'}`);
+        await this.emit({ type: 'stopped', step: last, reason: stopped, checkpoint: cfg.checkpoint ? this.lastCheckpoint : null });
       } else {
         await this.emit({ type: 'done', step: last, epoch: this.progress.epoch });
       }
@@ -334,6 +494,31 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       return stopped;
     } finally {
       await pool.destroy();
+    }
+  }
+
+  /** N fresh workers on the shared buffers, started (init) and idle; if any fails to start, all are ended. */
+  private async startWorkers(faultInjection: WorkerInit['faultInjection']): Promise<WorkerPool> {
+    const cfg = this.config;
+    const N = cfg.workers;
+    const c = this.views.control;
+    // Fresh control words for fresh workers.
+    c.fill(0);
+    Atomics.store(c, Ctl.FAULT_RANK, -1);
+    const pool = new WorkerPool(N, c);
+    try {
+      const { kind, ...options } = cfg.optimizer as { kind: OptimizerKind } & Record<string, unknown>;
+      const layout = flatLayout(this.model).entries.map(({ name, offset, size }) => ({ name, offset, size }));
+      await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
+        rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
+        layout, backend: cfg.backend, backendModule: this.backendUrl, recycleStorage: cfg.recycleStorage, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
+        accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
+        barrierTimeoutMs: cfg.faults.stepTimeoutMs + 10_000, faultInjection,
+      } satisfies WorkerInit));
+      return pool;
+    } catch (e) {
+      await pool.destroy();
+      throw e;
     }
   }
 
@@ -379,6 +564,8 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     const loss = lossSum / (N * cfg.accumulation);
     const gradNorm = v.scalars[Sc.NORM];
     const window = p.window;
+    // A step replayed after a fault restart runs as before, but was reported already.
+    const replay = step <= this.reported.step;
     p.step = step;
     p.window += 1;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
@@ -387,6 +574,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       if (cfg.faults.onNonFinite === 'abort') {
         throw new WorkerFault({ kind: 'nonfinite', rank: Math.max(badRank, 0), step, phase: 'computing', message: `${reason}: aborting (faults.onNonFinite 'abort')` }, false);
       }
+      if (replay) return;
       this.log(`trainer: step ${step} skipped: ${reason}; parameters and optimizer state unchanged`);
       await this.emit({ type: 'skip', step, epoch: p.epoch, window, loss, gradNorm, reason });
       return;
@@ -394,9 +582,11 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     p.optimizerSteps += 1;
     p.epochLossSum += loss;
     p.epochSteps += 1;
+    p.tokens += tokens;
     this.lastLoss = loss;
     const lr = this.optimizer.lr;
     if (this.schedule?.unit === 'step') this.schedule.step();
+    if (replay) return;
     const e: StepEvent = { type: 'step', step, epoch: p.epoch, window, loss, gradNorm, lr, T, tokens, ms, tokensPerSec: tokens / (ms / 1000), workers };
     const every = this.options.logEvery ?? 0;
     if (every > 0 && step % every === 0) {
@@ -412,12 +602,14 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     let metricValue = p.epochSteps ? p.epochLossSum / p.epochSteps : NaN;
     if (cfg.eval) {
       await pool.pause(p.step, cfg.faults.stepTimeoutMs);
-      metricValue = (await this.evaluate(pool)).loss;
+      metricValue = (await this.validate(pool)).loss;
       pool.startRunning();
     }
     const lr = this.optimizer.lr;
-    await this.emit({ type: 'epoch', epoch: p.epoch, step: p.step, trainLoss: p.epochSteps ? p.epochLossSum / p.epochSteps : NaN, lr });
-    this.log(`trainer: epoch ${p.epoch} done at step ${p.step}: train loss ${(p.epochLossSum / p.epochSteps).toFixed(4)}, lr ${lr}`);
+    if (p.step > this.reported.epoch) {
+      await this.emit({ type: 'epoch', epoch: p.epoch, step: p.step, trainLoss: p.epochSteps ? p.epochLossSum / p.epochSteps : NaN, lr });
+      this.log(`trainer: epoch ${p.epoch} done at step ${p.step}: train loss ${(p.epochLossSum / p.epochSteps).toFixed(4)}, lr ${lr}`);
+    }
     if (this.schedule?.unit === 'epoch') this.schedule.step(metricValue);
     p.epoch += 1;
     p.window = 0;
@@ -425,11 +617,22 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     p.epochSteps = 0;
   }
 
-  /** Perplexity of data.valid, each worker taking its lanes; the sums are added in rank order. */
-  private async evaluate(pool: WorkerPool): Promise<{ loss: number; perplexity: number }> {
+  /** The evaluation of data.valid during training: reported with an eval event (unless a replay's). */
+  private async validate(pool: WorkerPool): Promise<EvalResult> {
+    const e = this.config.eval!;
+    const r = await this.evaluateOn(pool, this.validSource!, e.batch, e.bptt);
+    const { step, epoch } = this.progress;
+    if (step > this.reported.eval) {
+      this.log(`trainer: eval at step ${step}: loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens`);
+      await this.emit({ type: 'eval', step, epoch, ...r });
+    }
+    return r;
+  }
+
+  /** Perplexity of a stream, each worker taking its lanes; the sums are added in rank order. */
+  private async evaluateOn(pool: WorkerPool, source: WorkerTokenSource, batch: number, bptt: number): Promise<EvalResult> {
     const cfg = this.config;
-    const e = cfg.eval!;
-    const shares = await pool.all('evaluate', this.progress.step, cfg.faults.stepTimeoutMs * 10, (api) => api.evaluate({ source: this.validSource!, batch: e.batch, bptt: e.bptt }));
+    const shares = await pool.all('evaluate', this.progress.step, cfg.faults.stepTimeoutMs * 10, (api) => api.evaluate({ source, batch, bptt }));
     let lossSum = 0;
     let tokens = 0;
     for (const s of shares) {
@@ -437,22 +640,58 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       tokens += s.tokens;
     }
     const loss = lossSum / tokens;
-    const perplexity = Math.exp(loss);
-    this.log(`trainer: eval at step ${this.progress.step}: loss ${loss.toFixed(4)}, perplexity ${perplexity.toFixed(2)} over ${tokens} tokens`);
-    await this.emit({ type: 'eval', step: this.progress.step, epoch: this.progress.epoch, loss, perplexity, tokens });
-    return { loss, perplexity };
+    return { loss, perplexity: Math.exp(loss), tokens };
+  }
+
+  /** evaluate()'s turn: the workers (started on first use) evaluate `source`. */
+  private async evaluateNow(source: TokenSourceSpec, batch: number, bptt: number): Promise<EvalResult> {
+    if (this.closed) throw new Error('Trainer.evaluate: the trainer was closed before this evaluation began');
+    await this.setup();
+    const shared = shareSource(source);
+    // A stream too short for the lanes is named here, once, rather than by every worker.
+    const tokens = openSource(shared);
+    try {
+      void new LaneBatcher({ tokens, batchSize: batch, bptt }); // its constructor checks the length
+    } catch (e) {
+      throw new RangeError(`Trainer.evaluate: ${describeSource(source)}: ${(e as Error).message}`);
+    } finally {
+      if (tokens instanceof TokenFile) tokens.close();
+    }
+    let r: EvalResult;
+    try {
+      this.evalPool ??= this.startWorkers(null);
+      r = await this.evaluateOn(await this.evalPool, shared, batch, bptt);
+    } catch (e) {
+      await this.releaseEvalPool(); // after a fault, the next call starts fresh workers
+      throw e;
+    }
+    this.log(`trainer: evaluated ${describeSource(source)} at step ${this.progress.step}: loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens (${batch} lanes × bptt ${bptt})`);
+    return r;
+  }
+
+  /** Ends the workers evaluate() keeps, if any (bounded: one that does not answer is terminated). */
+  private async releaseEvalPool(): Promise<void> {
+    const starting = this.evalPool;
+    this.evalPool = null;
+    const pool = await starting?.catch(() => null);
+    await pool?.close(5000);
   }
 
   /** Takes the workers' parts (they are paused) and saves a checkpoint; returns it, to restart from. */
   private async checkpoint(pool: WorkerPool): Promise<CheckpointInput> {
     const cfg = this.config;
+    const ck = cfg.checkpoint!;
     const t0 = performance.now();
     const parts = await pool.all('snapshot', this.progress.step, cfg.faults.stepTimeoutMs, (api) => api.snapshot());
     const snap = this.snapshot(parts.map((b) => packr.unpack(b) as WorkerSnapshot));
-    await saveCheckpoint(cfg.checkpoint!.path, snap);
+    const file = ck.dir ? checkpointPath(ck.dir, snap.step) : ck.path!;
+    await saveCheckpoint(file, snap);
+    // Older files go only once the new one is whole on disk.
+    if (ck.dir) rotateCheckpoints(ck.dir, ck.keep);
+    this.lastCheckpoint = file;
     const ms = performance.now() - t0;
-    this.log(`trainer: checkpoint ${cfg.checkpoint!.path} at step ${snap.step} (${ms.toFixed(0)} ms)`);
-    await this.emit({ type: 'checkpoint', step: snap.step, path: cfg.checkpoint!.path, ms });
+    this.log(`trainer: checkpoint ${file} at step ${snap.step} (${ms.toFixed(0)} ms)`);
+    await this.emit({ type: 'checkpoint', step: snap.step, path: file, ms });
     return snap;
   }
 
@@ -467,6 +706,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       hidden: workers ? workers.map((w) => w.hidden) : null,
       workers: cfg.workers,
       accumulation: cfg.accumulation,
+      seconds: this.seconds(),
     };
     return {
       step: this.progress.step,
@@ -474,20 +714,26 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       params: stateDict(this.model),
       optimizer: this.optimizer.stateDict(),
       generators,
-      extra: { trainer: extra },
+      // The caller's checkpoint.extra beside the trainer's own entry (config validation keeps 'trainer' free).
+      extra: { ...cfg.checkpoint?.extra, trainer: extra },
     };
   }
 
   /** Puts the coordinator's side back to a snapshot: shared parameters and optimizer state, progress, schedule. */
   private restore(s: CheckpointInput | Checkpoint): void {
-    const extra = s.extra!.trainer as TrainerExtra;
+    const extra = s.extra!.trainer as StoredTrainerExtra;
     loadStateDict(this.model, s.params); // in place: the shared values
     this.optimizer.loadStateDict(s.optimizer as OptimizerState); // in place: the shared state buffers
     if (this.schedule) {
       if (!extra.schedule) throw new ConfigError('trainer config: resume: the checkpoint has no schedule state, the config has a schedule');
       this.schedule.loadStateDict(extra.schedule);
     }
-    this.progress = { ...extra.progress };
+    this.progress = { tokens: 0, ...extra.progress };
+  }
+
+  /** Seconds of training: this run's so far, plus those of the runs it resumed. */
+  private seconds(): number {
+    return this.priorSeconds + (this.startedAt === null ? 0 : (performance.now() - this.startedAt) / 1000);
   }
 
   private log(line: string): void {
@@ -497,6 +743,9 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   }
 
   private async emit(e: TrainerEvent): Promise<void> {
+    if (e.type === 'step' || e.type === 'skip') this.reported.step = e.step;
+    else if (e.type === 'eval') this.reported.eval = e.step;
+    else if (e.type === 'epoch') this.reported.epoch = e.step;
     for (const l of this.listeners) l(e);
     await this.options.onEvent?.(e);
   }
@@ -505,6 +754,15 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
 /** Trains with `config`; see Trainer. */
 export function train(config: TrainerConfig, options: TrainerOptions = {}): Promise<TrainResult> {
   return new Trainer(config, options).run();
+}
+
+/**
+ * The `checkpoint.extra` a trainer checkpoint was written with: its extra without the coordinator's own
+ * `trainer` entry ({} for checkpoints written before the option existed). On resume:
+ * `checkpointExtra(await loadCheckpoint(path))`.
+ */
+export function checkpointExtra(ckpt: Pick<Checkpoint, 'extra'>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(ckpt.extra ?? {}).filter(([k]) => k !== 'trainer'));
 }
 
 /** A worker's part of a checkpoint, rebuilt from the checkpoint's extra and generators. */
@@ -534,5 +792,12 @@ function shareSource(spec: TokenSourceSpec): WorkerTokenSource {
 
 function openSource(src: WorkerTokenSource): TokenSource | Int32Array {
   return src.kind === 'file' ? TokenFile.open(src.path) : src.ids;
+}
+
+/** A token source for messages: its path, or how many ids it holds. */
+function describeSource(spec: unknown): string {
+  if (typeof spec === 'string') return spec;
+  if (spec instanceof Int32Array) return `<${spec.length} tokens in memory>`;
+  return spec === null ? 'null' : typeof spec === 'object' ? `a ${spec.constructor?.name ?? 'object'}` : String(spec);
 }
 

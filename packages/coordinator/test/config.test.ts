@@ -18,6 +18,8 @@ describe('resolveConfig', () => {
     expect(c.faults).toEqual(TRAINER_DEFAULTS.faults);
     // data.valid turns on evaluation at each epoch's end, with the training batch and bptt.
     expect(resolveConfig({ ...base, data: { train: ids, valid: ids } }).eval).toEqual({ every: 0, batch: 20, bptt: 35 });
+    expect(resolveConfig({ ...base, checkpoint: { path: 'a.loom' } }).checkpoint).toEqual({ path: 'a.loom', dir: null, keep: 1, every: 0, extra: {} });
+    expect(resolveConfig({ ...base, checkpoint: { dir: 'ckpts', keep: 3, extra: { ids: new Int32Array(2) } } }).checkpoint).toEqual({ path: null, dir: 'ckpts', keep: 3, every: 0, extra: { ids: new Int32Array(2) } });
   });
 
   test.each([
@@ -39,7 +41,15 @@ describe('resolveConfig', () => {
     ['schedule.kind', { schedule: { kind: 'cosine' } }, "trainer config: schedule.kind must be one of 'step', 'exponential', 'epochDecay', 'warmupCosine', 'plateau', got 'cosine'"],
     ['eval', { eval: { every: 10 } }, 'trainer config: eval needs data.valid (the validation tokens)'],
     ['eval.batch', { data: { train: ids, valid: ids }, workers: 2, globalBatch: 4, eval: { batch: 3 } }, 'trainer config: eval.batch (3) is not divisible by workers (2): every worker evaluates the same number of lanes'],
-    ['checkpoint.path', { checkpoint: { every: 5 } }, 'trainer config: checkpoint.path must be a file path, got undefined'],
+    ['checkpoint', { checkpoint: { every: 5 } }, 'trainer config: checkpoint needs path (one file, replaced at every save) or dir (a folder of ckpt-<step>.loom files)'],
+    ['checkpoint', { checkpoint: { path: 'a.loom', dir: 'ckpts' } }, 'trainer config: checkpoint: give path (one file) or dir (a file per save), not both'],
+    ['checkpoint.path', { checkpoint: { path: '' } }, "trainer config: checkpoint.path must be a file path, got ''"],
+    ['checkpoint.keep', { checkpoint: { path: 'a.loom', keep: 3 } }, 'trainer config: checkpoint.keep needs checkpoint.dir (checkpoint.path is one file, replaced at every save)'],
+    ['checkpoint.keep', { checkpoint: { dir: 'ckpts', keep: 0 } }, 'trainer config: checkpoint.keep must be an integer >= 1, got 0'],
+    ['checkpoint.extra', { checkpoint: { path: 'a.loom', extra: [1, 2] } }, 'trainer config: checkpoint.extra must be an object of your own data, got [1, 2]'],
+    ['checkpoint.extra', { checkpoint: { path: 'a.loom', extra: { run: { tokenize: (s: string) => s } } } }, 'trainer config: checkpoint.extra.run.tokenize is a function; checkpoints hold plain data'],
+    ['checkpoint.extra', { checkpoint: { path: 'a.loom', extra: { vocab: new Map([['a', 1]]) } } }, 'trainer config: checkpoint.extra.vocab is a Map; checkpoints hold plain data (it would come back as a plain object; use Object.fromEntries)'],
+    ['checkpoint.extra', { checkpoint: { path: 'a.loom', extra: { trainer: 1 } } }, "trainer config: checkpoint.extra.trainer is reserved: the coordinator keeps its own state under the checkpoint's extra.trainer"],
     ['faults.onNonFinite', { faults: { onNonFinite: 'ignore' } }, "trainer config: faults.onNonFinite must be 'skip' or 'abort', got 'ignore'"],
     ['faults.timeout', { faults: { timeout: 5 } }, "trainer config: unknown key 'faults.timeout' (known: maxRestarts, stepTimeoutMs, startTimeoutMs, onNonFinite)"],
     ['faultInjection.rank', { workers: 2, globalBatch: 4, faultInjection: { rank: 2, step: 1, kind: 'throw' } }, 'trainer config: faultInjection.rank (2) must be below workers (2)'],
