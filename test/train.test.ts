@@ -1,15 +1,30 @@
 // `pnpm train`, `eval` and `sample` end to end on a small generated corpus in a temp folder: every artefact of
-// a run, resuming from a checkpoint, the corpus cache, and clear errors for bad configs and missing files.
+// a run, resuming from a checkpoint (also one in an older layout), a worker fault in the middle of a run, the
+// corpus cache, and clear errors for bad configs and missing files.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Generator, loadCheckpoint } from '@loom/core';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { Generator, loadCheckpoint, saveCheckpoint } from '@loom/core';
+import { checkpointExtra, type FaultInjection, type TrainerConfig, type TrainerOptions } from '@loom/coordinator';
 import { train } from '../scripts/lib/train-main.js';
 import { evalMain } from '../scripts/lib/eval-main.js';
 import { sampleMain } from '../scripts/lib/sample-main.js';
 import type { Metric } from '../scripts/lib/run-folder.js';
+
+// The script has no key for the coordinator's fault injection (a testing aid), so one test sets it on the
+// Trainer the script builds, through this wrapper; every other test runs the Trainer unchanged.
+const injected = vi.hoisted(() => ({ fault: null as FaultInjection | null }));
+vi.mock('@loom/coordinator', async (importOriginal) => {
+  const real = await importOriginal<typeof import('@loom/coordinator')>();
+  class Trainer extends real.Trainer {
+    constructor(config: TrainerConfig, options?: TrainerOptions) {
+      super(injected.fault ? { ...config, faultInjection: injected.fault } : config, options);
+    }
+  }
+  return { ...real, Trainer };
+});
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -91,7 +106,13 @@ describe('train', () => {
     expect(ckpts).toEqual(['ckpt-00000006.loom']);
     const ck = await loadCheckpoint(path.join(dir, 'checkpoints', ckpts[0]));
     expect(ck.step).toBe(6);
-    expect(ck.config).toEqual(config); // the resolved config, in every checkpoint
+    // The resolved config and the tokenizer, in every checkpoint (written there by the coordinator); the
+    // checkpoint's own config is the coordinator's.
+    const stored = checkpointExtra(ck);
+    expect(Object.keys(stored)).toEqual(['trainConfig', 'tokenizer']);
+    expect(stored.trainConfig).toEqual(config);
+    expect(stored.tokenizer).toMatchObject({ kind: 'char', text: fs.readFileSync(path.join(dir, 'vocab.txt'), 'utf8') });
+    expect(ck.config).toMatchObject({ globalBatch: 4, bptt: 8, workers: 1 });
     expect(Object.keys(ck.params)).toContain('embedding.weight');
 
     expect(fs.readFileSync(path.join(dir, 'report.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>$/);
@@ -131,6 +152,61 @@ describe('train', () => {
     for (let s = 1; s <= 6; s++) expect(b.get(s)).toBe(a.get(s));
     const ck = await loadCheckpoint(path.join(half.runDir, 'checkpoints', 'ckpt-00000006.loom'));
     expect(ck.step).toBe(6);
+  });
+
+  test('a worker fault mid-run: the workers restart from the last checkpoint and metrics.jsonl has every step once', async () => {
+    injected.fault = { rank: 0, step: 4, kind: 'throw' };
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run([configFile, '--train.checkpointEvery=2', '--sample.length=0']);
+    } finally {
+      injected.fault = null;
+    }
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('trainer: FAULT: worker 0 threw at step 4 (computing): Error: injected fault: worker 0 throws at step 4');
+    const ckpt2 = path.join(r.runDir, 'checkpoints', 'ckpt-00000002.loom');
+    expect(r.out).toContain(`trainer: restarting the workers from step 2, the checkpoint ${ckpt2} (restart 1 of at most 2); step 3 runs again but was reported before the fault, so it is not reported again`);
+    const ms = metrics(r.runDir);
+    expect(ms.filter((m) => m.type === 'step').map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ms.filter((m) => m.type === 'eval').map((m) => `${(m as { split: string }).split} ${m.step}`)).toEqual(['valid 6', 'test 6']);
+    // The replay is the uninterrupted run's arithmetic.
+    const a = stepLosses(metrics(full.runDir));
+    const b = stepLosses(ms);
+    for (let s = 1; s <= 6; s++) expect(b.get(s)).toBe(a.get(s));
+  });
+
+  test('a checkpoint of the earlier layout (the script rewrote it) still evaluates and resumes; a bare coordinator checkpoint is refused by name', async () => {
+    const half = await run([configFile, '--train.maxSteps=3', '--sample.length=0']);
+    const file = path.join(half.runDir, 'checkpoints', 'ckpt-00000003.loom');
+    const ck = await loadCheckpoint(file);
+    const { trainConfig, tokenizer } = checkpointExtra(ck);
+    // Earlier: the script's config as the checkpoint's config, the tokenizer in extra.run, and no token or
+    // time counts in the coordinator's part.
+    const { seconds: _seconds, ...trainer } = ck.extra!.trainer as Record<string, unknown>;
+    const { tokens: _tokens, ...progress } = trainer.progress as Record<string, unknown>;
+    const old = { ...ck, config: trainConfig, extra: { trainer: { ...trainer, progress }, run: { tokenizer, tokens: 96, seconds: 1.5, trainerConfig: ck.config } } };
+    await saveCheckpoint(file, old);
+    fs.rmSync(path.join(half.runDir, 'vocab.txt')); // the tokenizer has to come from the checkpoint
+    const logged = metrics(half.runDir).find((m) => m.type === 'eval' && m.split === 'test') as { loss: number };
+    expect((await evalMain([file], { out: () => {} })).loss).toBeCloseTo(logged.loss, 6);
+
+    const resumed = await run(['--resume', half.runDir, '--train.maxSteps=6']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toContain(`trainer: ${file} was written before checkpoints kept the training tokens and seconds: both count from 0 here`);
+    const ms = metrics(half.runDir);
+    expect(ms.filter((m) => m.type === 'step').map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    const a = stepLosses(metrics(full.runDir));
+    const b = stepLosses(ms);
+    for (let s = 1; s <= 6; s++) expect(b.get(s)).toBe(a.get(s));
+    // What the resumed run wrote is in the current layout.
+    const now = await loadCheckpoint(path.join(half.runDir, 'checkpoints', 'ckpt-00000006.loom'));
+    expect(checkpointExtra(now)).toMatchObject({ trainConfig: { name: 'tiny' }, tokenizer: { kind: 'char' } });
+
+    const bare = path.join(tmp, 'bare.loom');
+    await saveCheckpoint(bare, { ...ck, extra: { trainer: ck.extra!.trainer } }); // its config is the coordinator's
+    const refused = `checkpoint ${bare} holds no pnpm train config (no extra.trainConfig): it was written by @loom/coordinator for another program, not by pnpm train`;
+    await expect(evalMain([bare], { out: () => {} })).rejects.toThrow(refused);
+    await expect(run(['--resume', bare])).rejects.toThrow(refused);
   });
 
   test('Ctrl-C stops after the step in flight with a checkpoint and a report; --resume finishes the run', async () => {

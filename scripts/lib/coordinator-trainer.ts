@@ -1,22 +1,20 @@
 /*
  * Training through @loom/coordinator: N worker threads, each with B/N lanes, gradients averaged in shared
  * memory, the optimizer and schedule applied once per step. This file maps the script's config onto the
- * coordinator's and its events onto TrainHooks.
+ * coordinator's and its events onto TrainHooks; after training, the same workers' trainer evaluates the
+ * test split (TrainOutcome.evaluate) until the script closes it.
  *
- * Checkpoints: the coordinator writes one file (checkpoints/latest.loom, replaced atomically) at every
- * train.checkpointEvery steps (by default at each epoch end), at the end and on SIGINT. Each time, this
- * file is rewritten as checkpoints/ckpt-<step>.loom with the script's resolved config in `config` and the
- * tokenizer in `extra` (so a checkpoint alone can sample and evaluate), then the newest
- * train.keepCheckpoints are kept. The coordinator's own config and state stay in `extra`, so it resumes
- * from these files.
+ * Checkpoints: the coordinator writes checkpoints/ckpt-<step>.loom (atomically) at every
+ * train.checkpointEvery steps (by default at each epoch end), at the end and on SIGINT, and keeps the
+ * newest train.keepCheckpoints. Each holds the coordinator's state (so it resumes from these files) and,
+ * as its checkpoint.extra, the script's resolved config and the tokenizer (run-checkpoint.ts), so a
+ * checkpoint alone can sample and evaluate.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { checkpointPath, loadCheckpoint, rotateCheckpoints, saveCheckpoint } from '@loom/core';
 import { Trainer, type ScheduleConfig as CoordinatorSchedule, type OptimizerConfig, type TrainerConfig } from '@loom/coordinator';
 import type { RNNLanguageModel } from '@loom/models';
 import type { TrainConfig } from './config.js';
 import { modelConfig } from './lm.js';
+import type { RunCheckpointExtra } from './run-checkpoint.js';
 import { plannedSteps, type TrainOutcome, type TrainRequest } from './trainer.js';
 
 export function optimizerConfig(c: TrainConfig): OptimizerConfig {
@@ -40,16 +38,6 @@ export function scheduleConfig(c: TrainConfig, totalSteps: number): CoordinatorS
   }
 }
 
-/** What this script adds to each checkpoint's extra. */
-export interface RunExtra {
-  tokenizer: TrainRequest['checkpointExtra']['tokenizer'];
-  /** Training tokens and seconds so far (resumes add to them). */
-  tokens: number;
-  seconds: number;
-  /** The coordinator's resolved config (the checkpoint's `config` is the script's). */
-  trainerConfig: unknown;
-}
-
 /**
  * The coordinator validates at epoch ends and every `eval.every` steps. A run cut by train.maxSteps inside
  * an epoch also needs a validation at its last step: with evalEvery 0, every = maxSteps gives exactly that
@@ -62,17 +50,18 @@ function evalEvery(c: TrainConfig, windowsPerEpoch: number): number {
 }
 
 /** Log lines of the coordinator that the script says itself (config, evaluations, checkpoints). */
-const SAID_BY_SCRIPT = /^trainer: (config |eval at step |checkpoint )/;
+const SAID_BY_SCRIPT = /^trainer: (config |eval at step |evaluated |checkpoint )/;
 
 export async function trainWithCoordinator(req: TrainRequest & { workers: number; resumePath: string | null; windowsPerEpoch: number }): Promise<TrainOutcome> {
   const { config, corpus, hooks } = req;
   const { batchSize: B, bptt: T } = config.train;
   const total = plannedSteps(config, req.windowsPerEpoch);
-  const latest = path.join(req.checkpointDir, 'latest.loom');
-  const prior = (req.resume?.extra as { run?: RunExtra } | undefined)?.run;
-  let tokens = prior?.tokens ?? 0;
-  const t0 = performance.now();
-  const seconds = () => (prior?.seconds ?? 0) + (performance.now() - t0) / 1000;
+  // Training tokens and seconds so far: the coordinator's start event gives what a resumed checkpoint counted.
+  let tokens = 0;
+  let priorSeconds = 0;
+  let t0 = performance.now();
+  const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
+  const extra: RunCheckpointExtra = { trainConfig: config, tokenizer: req.checkpointExtra.tokenizer };
 
   const trainerConfig: TrainerConfig = {
     model: { module: '@loom/models', export: 'RNNLanguageModel', config: modelConfig(config, corpus.tokenizer.vocabSize) },
@@ -88,7 +77,12 @@ export async function trainWithCoordinator(req: TrainRequest & { workers: number
     seed: config.train.seed,
     eval: { every: evalEvery(config, req.windowsPerEpoch), batch: config.train.evalBatchSize, bptt: T },
     // By default once per epoch: fixed-length windows make every epoch the same number of steps.
-    checkpoint: { path: latest, every: config.train.checkpointEvery > 0 ? config.train.checkpointEvery : req.windowsPerEpoch },
+    checkpoint: {
+      dir: req.checkpointDir,
+      keep: config.train.keepCheckpoints,
+      every: config.train.checkpointEvery > 0 ? config.train.checkpointEvery : req.windowsPerEpoch,
+      extra: { ...extra },
+    },
     resume: req.resumePath,
   };
 
@@ -101,28 +95,26 @@ export async function trainWithCoordinator(req: TrainRequest & { workers: number
     },
     onEvent: async (e) => {
       switch (e.type) {
+        case 'start':
+          tokens = e.priorTokens;
+          priorSeconds = e.priorSeconds;
+          t0 = performance.now();
+          break;
         case 'step':
+          // Steps a fault restart replays are not emitted again, so each step is counted (and logged) once.
           tokens += e.tokens;
-          hooks.onStep({ step: e.step, epoch: e.epoch + 1, window: e.window, windows: req.windowsPerEpoch, loss: e.loss, lr: e.lr, tokens, gradNorm: e.gradNorm });
+          hooks.onStep({ step: e.step, epoch: e.epoch + 1, window: e.window, windows: req.windowsPerEpoch, loss: e.loss, lr: e.lr, tokens, gradNorm: e.gradNorm, time: seconds() });
           break;
         case 'skip':
           skipped += 1;
           break;
         case 'eval':
-          hooks.onEval({ step: e.step, epoch: e.epoch + 1, split: 'valid', loss: e.loss, ppl: e.perplexity, tokens: e.tokens, seconds: NaN });
+          hooks.onEval({ step: e.step, epoch: e.epoch + 1, split: 'valid', loss: e.loss, ppl: e.perplexity, tokens: e.tokens, seconds: NaN, time: seconds() });
           break;
-        case 'checkpoint': {
-          // Rewritten with the script's config and tokenizer; the coordinator's parts stay as they are.
-          const ck = await loadCheckpoint(e.path);
-          const file = checkpointPath(req.checkpointDir, e.step);
-          const run: RunExtra = { tokenizer: req.checkpointExtra.tokenizer, tokens, seconds: seconds(), trainerConfig: ck.config };
-          await saveCheckpoint(file, { step: ck.step, config, params: ck.params, optimizer: ck.optimizer, generators: ck.generators, extra: { ...ck.extra, run } });
-          fs.rmSync(e.path, { force: true });
-          rotateCheckpoints(req.checkpointDir, config.train.keepCheckpoints);
-          lastCheckpoint = file;
-          hooks.onCheckpoint({ step: e.step, path: file });
+        case 'checkpoint':
+          lastCheckpoint = e.path;
+          hooks.onCheckpoint({ step: e.step, path: e.path });
           break;
-        }
         default:
           break;
       }
@@ -133,6 +125,9 @@ export async function trainWithCoordinator(req: TrainRequest & { workers: number
   let result;
   try {
     result = await trainer.run();
+  } catch (e) {
+    await trainer.close();
+    throw e;
   } finally {
     req.signal.removeEventListener('abort', stop);
   }
@@ -140,5 +135,14 @@ export async function trainWithCoordinator(req: TrainRequest & { workers: number
   const stopped: TrainOutcome['stopped'] = result.stopped ? 'interrupted' : result.step < config.train.epochs * req.windowsPerEpoch ? 'maxSteps' : 'completed';
   const model = trainer.trainedModel as unknown as RNNLanguageModel;
   model.train(false);
-  return { model, step: result.step, epoch: result.epoch, stopped, checkpoint: lastCheckpoint, seconds: seconds(), tokens, workers: req.workers };
+  return {
+    model, step: result.step, epoch: result.epoch, stopped, checkpoint: lastCheckpoint, seconds: result.seconds, tokens: result.tokens, workers: req.workers,
+    // The trained parameters on the workers (worker threads start on the first call, end with close()).
+    evaluate: async (file, { batchSize, bptt }) => {
+      const t = performance.now();
+      const r = await trainer.evaluate(file, { batch: batchSize, bptt });
+      return { loss: r.loss, ppl: r.perplexity, tokens: r.tokens, seconds: (performance.now() - t) / 1000 };
+    },
+    close: () => trainer.close(),
+  };
 }

@@ -10,10 +10,11 @@ import {
   type PartialConfig, type TrainConfig,
 } from './config.js';
 import { prepareCorpus, type TokenizerSpec } from './corpus.js';
-import { evaluate, sampleText } from './lm.js';
+import { sampleText } from './lm.js';
 import { trainWithCoordinator } from './coordinator-trainer.js';
 import { ProgressBar, fmtPpl, formatDuration, formatRate } from './progress.js';
 import { writeReport } from './report.js';
+import { readRunCheckpoint } from './run-checkpoint.js';
 import { RunFolder, resolveResume } from './run-folder.js';
 import { plannedSteps, resolveWorkers, type TrainOutcome, type TrainRequest } from './trainer.js';
 import { LaneBatcher, TokenFile } from '@loom/data';
@@ -35,7 +36,7 @@ async function resolveConfig(args: ReturnType<typeof parseArgs>): Promise<{ conf
     }
     const { run, checkpoint: path } = resolveResume(resumeTarget);
     const checkpoint = await loadCheckpoint(path);
-    const saved = checkPartial(checkpoint.config, `checkpoint ${path}: config: `);
+    const saved = checkPartial(readRunCheckpoint(checkpoint, path).config, `checkpoint ${path}: config: `);
     for (const [section, values] of Object.entries(overrides)) {
       for (const key of Object.keys(values as object)) {
         const dotted = `${section}.${key}`;
@@ -103,24 +104,20 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
   };
   process.on('SIGINT', onSigint);
 
-  let priorSeconds = 0;
-  if (resume) priorSeconds = (resume.checkpoint.extra as { run?: { seconds?: number } } | undefined)?.run?.seconds ?? 0;
-  const t0 = performance.now();
-  const time = () => priorSeconds + (performance.now() - t0) / 1000;
   let lastValid: { loss: number; ppl: number; step: number } | null = null;
   let lastTokens = 0;
   const request: TrainRequest = {
-    config, corpus, checkpointDir: run.checkpoints, resume: resume?.checkpoint ?? null, signal: controller.signal,
+    config, corpus, checkpointDir: run.checkpoints, signal: controller.signal,
     checkpointExtra: { tokenizer },
     hooks: {
       onStep(e) {
         lastTokens = e.tokens;
-        metrics.write({ type: 'step', step: e.step, epoch: e.epoch, loss: e.loss, ppl: Math.exp(e.loss), lr: e.lr, tokens: e.tokens, time: time(), ...(Number.isNaN(e.gradNorm) ? {} : { gradNorm: e.gradNorm }) });
+        metrics.write({ type: 'step', step: e.step, epoch: e.epoch, loss: e.loss, ppl: Math.exp(e.loss), lr: e.lr, tokens: e.tokens, time: e.time, ...(Number.isNaN(e.gradNorm) ? {} : { gradNorm: e.gradNorm }) });
         progress.update({ step: e.step, totalSteps: total, epoch: e.epoch, epochs: config.train.epochs, loss: e.loss, lr: e.lr, tokens: e.tokens });
       },
       onEval(e) {
         lastValid = e;
-        metrics.write({ type: 'eval', split: 'valid', step: e.step, epoch: e.epoch, loss: e.loss, ppl: e.ppl, tokens: lastTokens, time: time() });
+        metrics.write({ type: 'eval', split: 'valid', step: e.step, epoch: e.epoch, loss: e.loss, ppl: e.ppl, tokens: lastTokens, time: e.time });
         progress.message(`step ${e.step} epoch ${e.epoch}: valid loss ${e.loss.toFixed(4)} ppl ${fmtPpl(e.ppl)} (${e.tokens.toLocaleString('en-US')} tokens${Number.isNaN(e.seconds) ? '' : `, ${e.seconds.toFixed(1)} s`})`);
       },
       onCheckpoint(e) {
@@ -147,32 +144,35 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
     ['throughput', `${formatRate(outcome.tokens / Math.max(outcome.seconds, 1e-9))} tokens/s over ${outcome.tokens.toLocaleString('en-US')} tokens, ${outcome.workers} worker(s)`],
   ];
   let valid = lastValid as { loss: number; ppl: number; step: number } | null;
-  if (outcome.stopped !== 'interrupted' && valid?.step !== outcome.step && outcome.step > 0) {
-    // Stopped inside an epoch (train.maxSteps): the coordinator validates at epoch ends, so validate here.
-    const validFile = TokenFile.open(corpus.valid.path, { vocabulary: corpus.tokenizer });
-    const r = evaluate(outcome.model, validFile, { batchSize: config.train.evalBatchSize, bptt: T });
-    validFile.close();
-    valid = { loss: r.loss, ppl: r.ppl, step: outcome.step };
-    metrics.write({ type: 'eval', split: 'valid', step: outcome.step, epoch: outcome.epoch + 1, loss: r.loss, ppl: r.ppl, tokens: outcome.tokens, time: time() });
-    out(`step ${outcome.step}: valid loss ${r.loss.toFixed(4)} ppl ${fmtPpl(r.ppl)} (${r.tokens.toLocaleString('en-US')} tokens, ${r.seconds.toFixed(1)} s)`);
-  }
-  if (valid) figures.push(['validation', `loss ${valid.loss.toFixed(4)}, perplexity ${fmtPpl(valid.ppl)}`]);
-
   let sample: string | null = null;
-  if (outcome.stopped !== 'interrupted') {
-    if (corpus.test) {
-      const testFile = TokenFile.open(corpus.test.path, { vocabulary: corpus.tokenizer });
-      const r = evaluate(outcome.model, testFile, { batchSize: config.train.evalBatchSize, bptt: T });
-      testFile.close();
-      metrics.write({ type: 'eval', split: 'test', step: outcome.step, epoch: outcome.epoch, loss: r.loss, ppl: r.ppl, tokens: outcome.tokens, time: time() });
-      out(`test: loss ${r.loss.toFixed(4)} ppl ${fmtPpl(r.ppl)} (${r.tokens.toLocaleString('en-US')} tokens)`);
-      figures.push(['test', `loss ${r.loss.toFixed(4)}, perplexity ${fmtPpl(r.ppl)}`]);
+  // Evaluations after training run on the training workers (sharded as the validation during training
+  // is); close() releases them whatever happens.
+  const evalOptions = { batchSize: config.train.evalBatchSize, bptt: T };
+  try {
+    if (outcome.stopped !== 'interrupted' && valid?.step !== outcome.step && outcome.step > 0) {
+      // Stopped where the coordinator did not validate (train.maxSteps off its evaluation steps): validate here.
+      const r = await outcome.evaluate(corpus.valid.path, evalOptions);
+      valid = { loss: r.loss, ppl: r.ppl, step: outcome.step };
+      metrics.write({ type: 'eval', split: 'valid', step: outcome.step, epoch: outcome.epoch + 1, loss: r.loss, ppl: r.ppl, tokens: outcome.tokens, time: outcome.seconds });
+      out(`step ${outcome.step}: valid loss ${r.loss.toFixed(4)} ppl ${fmtPpl(r.ppl)} (${r.tokens.toLocaleString('en-US')} tokens, ${r.seconds.toFixed(1)} s)`);
     }
-    if (config.sample.length > 0) {
-      sample = sampleText(outcome.model, corpus.tokenizer, config.sample);
-      fs.writeFileSync(run.file('sample.txt'), sample + '\n');
-      out(`sample (temperature ${config.sample.temperature}${config.sample.topK > 0 ? `, top-k ${config.sample.topK}` : ''}):\n${'-'.repeat(60)}\n${sample}\n${'-'.repeat(60)}`);
+    if (valid) figures.push(['validation', `loss ${valid.loss.toFixed(4)}, perplexity ${fmtPpl(valid.ppl)}`]);
+
+    if (outcome.stopped !== 'interrupted') {
+      if (corpus.test) {
+        const r = await outcome.evaluate(corpus.test.path, evalOptions);
+        metrics.write({ type: 'eval', split: 'test', step: outcome.step, epoch: outcome.epoch, loss: r.loss, ppl: r.ppl, tokens: outcome.tokens, time: outcome.seconds });
+        out(`test: loss ${r.loss.toFixed(4)} ppl ${fmtPpl(r.ppl)} (${r.tokens.toLocaleString('en-US')} tokens, ${r.seconds.toFixed(1)} s)`);
+        figures.push(['test', `loss ${r.loss.toFixed(4)}, perplexity ${fmtPpl(r.ppl)}`]);
+      }
+      if (config.sample.length > 0) {
+        sample = sampleText(outcome.model, corpus.tokenizer, config.sample);
+        fs.writeFileSync(run.file('sample.txt'), sample + '\n');
+        out(`sample (temperature ${config.sample.temperature}${config.sample.topK > 0 ? `, top-k ${config.sample.topK}` : ''}):\n${'-'.repeat(60)}\n${sample}\n${'-'.repeat(60)}`);
+      }
     }
+  } finally {
+    await outcome.close();
   }
   metrics.close();
   const report = writeReport(run, config, { figures, sample });

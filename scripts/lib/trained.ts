@@ -10,6 +10,7 @@ import type { RNNLanguageModel } from '@loom/models';
 import { ConfigError, checkPartial, mergeConfig, type TrainConfig } from './config.js';
 import { makeTokenizer, type TokenizerSpec } from './corpus.js';
 import { buildModel } from './lm.js';
+import { readRunCheckpoint } from './run-checkpoint.js';
 import { resolveResume } from './run-folder.js';
 
 export interface Trained {
@@ -25,10 +26,11 @@ export async function loadTrained(target: string, who: string): Promise<Trained>
   if (!fs.existsSync(target)) throw new ConfigError(`${who}: ${target} does not exist: expected a run folder or a checkpoint file`);
   const { checkpoint: file, run } = resolveResume(target);
   const checkpoint = await loadCheckpoint(file);
-  const config = mergeConfig({ config: checkPartial(checkpoint.config, `checkpoint ${file}: config: `), where: `checkpoint ${file}: ` });
-  let spec = (checkpoint.extra as { tokenizer?: TokenizerSpec } | undefined)?.tokenizer;
+  const stored = readRunCheckpoint(checkpoint, file);
+  const config = mergeConfig({ config: checkPartial(stored.config, `checkpoint ${file}: config: `), where: `checkpoint ${file}: ` });
+  let spec = stored.tokenizer ?? undefined;
   if (!spec && run) {
-    // Older checkpoints without the tokenizer: the run folder's vocabulary.
+    // Checkpoints without the tokenizer: the run folder's vocabulary.
     const vocab = ['vocab.txt', 'merges.txt'].map((f) => run.file(f)).find((f) => fs.existsSync(f));
     if (vocab) spec = { kind: config.data.tokenizer, text: fs.readFileSync(vocab, 'utf8'), lowercase: config.data.lowercase, eos: config.data.eos };
   }

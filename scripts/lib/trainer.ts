@@ -2,14 +2,14 @@
  * What `train` needs from a training loop, whoever runs it: the steps of truncated BPTT over the token
  * file's lanes, the optimizer, clipping and schedule, a validation pass at each epoch end (and every
  * train.evalEvery steps), checkpoints, resuming from one, and stopping cleanly when asked. The script
- * watches it through TrainHooks (progress bar, metrics.jsonl) and gets the trained model back for the test
- * evaluation and the sample.
+ * watches it through TrainHooks (progress bar, metrics.jsonl) and gets back an evaluation of any token
+ * file under the trained parameters (for the test split) and the trained model (for the sample).
  */
-import type { Checkpoint } from '@loom/core';
 import type { RNNLanguageModel } from '@loom/models';
 import * as os from 'node:os';
 import { ConfigError, type TrainConfig } from './config.js';
 import type { PreparedCorpus, TokenizerSpec } from './corpus.js';
+import type { EvalResult } from './lm.js';
 
 export interface StepEvent {
   /** Optimizer steps taken so far in the run (from 1). */
@@ -27,6 +27,8 @@ export interface StepEvent {
   tokens: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Seconds of training so far in the run (resumes add to it). */
+  time: number;
 }
 
 export interface EvalEvent {
@@ -37,6 +39,8 @@ export interface EvalEvent {
   ppl: number;
   tokens: number;
   seconds: number;
+  /** Seconds of training so far in the run (resumes add to it). */
+  time: number;
 }
 
 export interface TrainHooks {
@@ -52,8 +56,6 @@ export interface TrainRequest {
   corpus: PreparedCorpus;
   /** Where checkpoints go. */
   checkpointDir: string;
-  /** A loaded checkpoint to continue from. */
-  resume: Checkpoint | null;
   hooks: TrainHooks;
   /** Aborted on SIGINT: stop after the current step, checkpoint, return. */
   signal: AbortSignal;
@@ -62,8 +64,15 @@ export interface TrainRequest {
 }
 
 export interface TrainOutcome {
-  /** The trained model (on the main thread), for the test evaluation and the sample. */
+  /** The trained model (on the main thread), for the sample. */
   model: RNNLanguageModel;
+  /**
+   * Perplexity of a token file under the trained parameters, evaluated as the validation set is (by the
+   * training workers, each taking its lanes). Workers are held from the first call until close().
+   */
+  evaluate(file: string, options: { batchSize: number; bptt: number }): Promise<EvalResult>;
+  /** Releases what evaluate() holds; call it once done (also when nothing was evaluated). */
+  close(): Promise<void>;
   step: number;
   epoch: number;
   stopped: 'completed' | 'maxSteps' | 'interrupted';
