@@ -80,7 +80,7 @@ class RNNModel(nn.Module):
         return self.decoder(self.drop(out)), hidden  # [T, B, V]
 
     def zero_state(self, B):
-        z = torch.zeros(self.L, B, self.H)
+        z = torch.zeros(self.L, B, self.H, device=self.decoder.weight.device)
         return (z, z.clone())
 
 
@@ -116,6 +116,8 @@ def main():
     p.add_argument('--seed', type=int, default=1337)
     p.add_argument('--log-seconds', type=float, default=30)
     p.add_argument('--json', help='write the figures here')
+    p.add_argument('--device', default='cpu', help="cpu, or cuda for the quality reference on a GPU (same model; "
+                   "cuDNN's LSTM differs from the CPU one only in rounding)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -126,11 +128,12 @@ def main():
     valid = batchify(encode(os.path.join(a.data, 'valid.txt'), index), a.eval_batch)
     test = batchify(encode(os.path.join(a.data, 'test.txt'), index), a.eval_batch)
     V = len(index)
+    train, valid, test = train.to(a.device), valid.to(a.device), test.to(a.device)
     t_data = time.perf_counter() - t_start
     print(f'vocabulary {V}; train {train.numel()} tokens in {a.batch} lanes; data ready in {t_data:.1f} s; '
           f'torch {torch.__version__}, {torch.get_num_threads()} thread(s)', flush=True)
 
-    model = RNNModel(V, a.embed, a.hidden, a.layers, a.dropout)
+    model = RNNModel(V, a.embed, a.hidden, a.layers, a.dropout).to(a.device)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr)
     per_epoch = math.ceil((train.size(0) - 1) / a.bptt)
     total = a.epochs * per_epoch if a.max_steps == 0 else min(a.max_steps, a.epochs * per_epoch)
@@ -170,7 +173,7 @@ def main():
     t = evaluate(model, test, a.bptt)
     wall = time.perf_counter() - t_start
     out = {
-        'system': 'pytorch', 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'steps': step,
+        'system': 'pytorch', 'torch': torch.__version__, 'device': a.device, 'threads': torch.get_num_threads(), 'steps': step,
         'tokens': tokens, 'train_seconds': train_seconds, 'train_tokens_per_second': tokens / train_seconds,
         'valid_loss': history[-1]['valid_loss'], 'valid_ppl': history[-1]['valid_ppl'],
         'test_loss': t, 'test_ppl': math.exp(t), 'wall_seconds': wall, 'history': history, 'args': vars(a),
