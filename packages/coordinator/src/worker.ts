@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import { portEndpoint } from './endpoint.js';
 import { Packr } from 'msgpackr';
 import {
-  FlatOptimizer, StoragePool, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, scaleRange, setBackend, tensor,
+  FlatOptimizer, StoragePool, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, setBackend, tensor,
   type Generator, type MirroredParameters, type OptimizerKind, type Tensor,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
@@ -199,10 +199,10 @@ class TrainingWorker implements WorkerControl {
     const finite = Number.isFinite(norm) && Atomics.load(c, Ctl.NONFINITE) === 0;
     if (finite) {
       const { lo, hi } = this.slice;
-      if (flags & StepFlag.CLIP) scaleRange(v.grads[0], clipScale(norm, v.scalars[Sc.CLIP]), lo, hi);
       this.optimizer.lr = v.scalars[Sc.LR];
       this.optimizer.stepCount = Atomics.load(c, Ctl.OPT_STEP) - 1;
-      this.optimizer.updateRange(lo, hi);
+      // Clipping rides in the update (one pass over the slice instead of two).
+      this.optimizer.updateRange(lo, hi, flags & StepFlag.CLIP ? clipScale(norm, v.scalars[Sc.CLIP]) : 1);
     } else {
       // A skipped step: the window's state is dropped too, so no NaN is carried into the next one.
       this.states = before;

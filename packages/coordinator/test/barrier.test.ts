@@ -109,7 +109,14 @@ describe('reduce-scatter', () => {
     for (let w = 1; w < N; w++) for (let i = 0; i < L; i++) expected[i] += inputs[w][i];
     if (scale !== 1) for (let i = 0; i < L; i++) expected[i] *= scale;
     const expectedSums = new Float64Array(numChunks(L));
-    for (let i = 0; i < L; i++) expectedSums[Math.floor(i / CHUNK)] += expected[i] * expected[i];
+    // Each chunk's sum of squares in four interleaved partial sums (reduce.ts, chunkSumOfSquares).
+    for (let c = 0; c < expectedSums.length; c++) {
+      const part = [0, 0, 0, 0];
+      const lo = c * CHUNK, hi = Math.min(lo + CHUNK, L);
+      const whole = lo + Math.floor((hi - lo) / 4) * 4;
+      for (let i = lo; i < hi; i++) part[i < whole ? (i - lo) % 4 : 0] += expected[i] * expected[i];
+      expectedSums[c] = (part[0] + part[1]) + (part[2] + part[3]);
+    }
 
     const buffers = allocateShared({ length: L, workers: N, stateBuffers: 0 });
     const inputsBuf = new SharedArrayBuffer(N * L * 4);

@@ -130,17 +130,24 @@ describe('optimizers follow PyTorch trajectories', () => {
           f.grads.fill(0);
           for (const e of f.layout.entries) f.grads.set(rec.grads[e.name], e.offset);
         }
+        let gradScale = 1;
         if (cfg.clip) {
           const total = clipGradNorm(flat.grads, cfg.clip.maxNorm, cfg.clip.normType);
           expectClose([total], [rec.totalNorm!], `step ${k + 1} total norm (flat)`);
-          // the coordinator's way: partial sums of squares per slice, one scale, each slice scaled
-          const partial = workers.map((_, w) => sumOfSquares(flat2.grads, cuts[w], cuts[w + 1]));
-          const scale = clipScale(Math.sqrt(partial.reduce((a, b) => a + b, 0)), cfg.clip.maxNorm);
-          workers.forEach((_, w) => scaleRange(flat2.grads, scale, cuts[w], cuts[w + 1]));
-          expectClose(flat2.grads, flat.grads, `step ${k + 1} sharded clipping`);
+          // the coordinator's way: partial sums of squares per slice, one scale, folded into each slice's
+          // update (updateRange's gradScale) rather than written into the gradients
+          if (cfg.clip.normType === 2) {
+            const partial = workers.map((_, w) => sumOfSquares(flat2.grads, cuts[w], cuts[w + 1]));
+            gradScale = clipScale(Math.sqrt(partial.reduce((a, b) => a + b, 0)), cfg.clip.maxNorm);
+          } else {
+            gradScale = clipScale(clipGradNorm(Float32Array.from(flat2.grads), cfg.clip.maxNorm, cfg.clip.normType), cfg.clip.maxNorm);
+          }
+          const scaled = Float32Array.from(flat2.grads);
+          scaleRange(scaled, gradScale);
+          expectClose(scaled, flat.grads, `step ${k + 1} sharded clipping`);
         }
         whole.step();
-        workers.forEach((w, i) => w.updateRange(cuts[i], cuts[i + 1]));
+        workers.forEach((w, i) => w.updateRange(cuts[i], cuts[i + 1], gradScale));
         for (const e of flat.layout.entries) {
           expectClose(flat.values.subarray(e.offset, e.offset + e.size), rec.params[e.name], `step ${k + 1} ${e.name} (flat)`);
         }

@@ -187,7 +187,7 @@ export abstract class ParameterOptimizer<K extends OptimizerKind> extends Optimi
       if (!(values instanceof Float32Array) || !(grads instanceof Float32Array) || grads.length !== values.length) {
         throw new LoomError(`${this.who}.step: parameter '${name}' ${fmtShape(p.shape)} needs float32 host values and a gradient of the same size`);
       }
-      this.rule.update(values, grads, this.state[i], 0, values.length, this.options, t, lr);
+      this.rule.update(values, grads, this.state[i], 0, values.length, this.options, t, lr, 1);
     });
   }
 
@@ -329,8 +329,9 @@ export class FlatOptimizer<K extends OptimizerKind = OptimizerKind> extends Opti
   /**
    * One optimizer step over the elements [lo, hi) of the flat buffers: advances stepCount. Workers that
    * split the buffer each call it once per step on their own slice (their counts stay in lockstep).
+   * The gradients are read multiplied by gradScale (the clipping factor; the buffer is left as it is).
    */
-  updateRange(lo: number, hi: number): void {
+  updateRange(lo: number, hi: number, gradScale = 1): void {
     const { layout, values, grads } = this.flat;
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi < lo || hi > layout.length) {
       throw new LoomError(`${this.who}.updateRange: need integers 0 <= lo <= hi <= ${layout.length}, got [${fmt(lo)}, ${fmt(hi)})`);
@@ -340,7 +341,7 @@ export class FlatOptimizer<K extends OptimizerKind = OptimizerKind> extends Opti
     for (const e of layout.entries) {
       const a = Math.max(lo, e.offset);
       const b = Math.min(hi, e.offset + e.size);
-      if (a < b) this.rule.update(values, grads, this.stateBuffers, a, b, this.options, t, lr);
+      if (a < b) this.rule.update(values, grads, this.stateBuffers, a, b, this.options, t, lr, gradScale);
     }
   }
 
