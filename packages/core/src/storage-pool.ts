@@ -11,7 +11,7 @@
  * The contract, as tf.tidy's: inside `pool.run(fn)`, every host array of at least `minElements` that a
  * kernel allocates is taken from the pool, and when `run` returns all of them go back to it, to be handed
  * out (zero-filled, as any allocation) by the next run. A tensor created inside therefore must not be used
- * after its run ends: copy out what outlives it (`t.clone()`), as the coordinator's workers copy the carried
+ * after its run ends: copy out what outlives it, as the coordinator's workers copy the carried
  * hidden state. Parameters, their gradients (a leaf's first .grad is allocated outside the pool) and
  * anything allocated outside a run are never touched.
  */
