@@ -34,21 +34,49 @@ export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, 
   for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
     const a = c * CHUNK;
     const b = Math.min(a + CHUNK, length);
-    if (N === 1 && scale !== 1) {
-      for (let i = a; i < b; i++) dst[i] = Math.fround(dst[i] * scale);
+    if (N === 1 && scale === 1) {
+      chunkSums[c] = chunkSumOfSquares(dst, a, b);
+      continue;
+    }
+    // Reduce and square in one pass, with the partial sums of chunkSumOfSquares in the same order, so that
+    // N workers and one worker accumulating N micro-batches get the same norm bit for bit.
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = a;
+    if (N === 1) {
+      for (; i + 3 < b; i += 4) {
+        const v0 = Math.fround(dst[i] * scale), v1 = Math.fround(dst[i + 1] * scale);
+        const v2 = Math.fround(dst[i + 2] * scale), v3 = Math.fround(dst[i + 3] * scale);
+        dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+      }
     } else if (N === 2) {
       // The common case, without the inner loop over workers.
-      for (let i = a; i < b; i++) dst[i] = Math.fround(Math.fround(dst[i] + src[i]) * scale);
-    } else if (N > 2) {
-      for (let i = a; i < b; i++) {
-        let acc = dst[i];
-        for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i]);
-        dst[i] = Math.fround(acc * scale);
+      for (; i + 3 < b; i += 4) {
+        const v0 = Math.fround(Math.fround(dst[i] + src[i]) * scale);
+        const v1 = Math.fround(Math.fround(dst[i + 1] + src[i + 1]) * scale);
+        const v2 = Math.fround(Math.fround(dst[i + 2] + src[i + 2]) * scale);
+        const v3 = Math.fround(Math.fround(dst[i + 3] + src[i + 3]) * scale);
+        dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+      }
+    } else {
+      for (; i + 3 < b; i += 4) {
+        for (let k = 0; k < 4; k++) {
+          let acc = dst[i + k];
+          for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i + k]);
+          dst[i + k] = Math.fround(acc * scale);
+        }
+        const v0 = dst[i], v1 = dst[i + 1], v2 = dst[i + 2], v3 = dst[i + 3];
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
       }
     }
-    // A second pass over the chunk (16 KB, still in cache), the same for every N so that N workers and one
-    // worker accumulating N micro-batches get the same norm bit for bit.
-    chunkSums[c] = chunkSumOfSquares(dst, a, b);
+    for (; i < b; i++) {
+      let acc = dst[i];
+      for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i]);
+      const v = Math.fround(acc * scale);
+      dst[i] = v;
+      s0 += v * v;
+    }
+    chunkSums[c] = (s0 + s1) + (s2 + s3);
   }
 }
 
