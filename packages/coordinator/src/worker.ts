@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import { portEndpoint } from './endpoint.js';
 import { Packr } from 'msgpackr';
 import {
-  FlatOptimizer, StoragePool, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, setBackend, tensor,
+  FlatOptimizer, StoragePool, clipScale, defaultGenerator, flattenParameters, mirrorParameters, noGrad, setBackend, tensor, withoutGradSinks,
   type Generator, type MirroredParameters, type OptimizerKind, type Tensor,
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
@@ -168,7 +168,9 @@ class TrainingWorker implements WorkerControl {
         const state = this.states[a] ?? this.model.zeroState(w.B);
         let { loss, state: next } = this.model.loss(ids, targets, state);
         if (poison) loss = loss.mul(NaN);
-        loss.backward();
+        // Later micro-batches add whole gradients, as the reduce adds workers' (bit for bit the same sum).
+        if (a === 0) loss.backward();
+        else withoutGradSinks(() => loss.backward());
         lossSum += loss.item();
         tokens += w.T * w.B;
         // The pool reuses this step's arrays next step: the carried state gets storage of its own.

@@ -51,6 +51,11 @@ export interface Backend<S = any> {
   gatherRows(table: S, cols: number, idx: S, n: number, dtype: DType): S;
   /** dst[idx[i], :] += src[i, :] (backward of gatherRows; repeated indices accumulate). */
   scatterAddRowsInto(dst: S, cols: number, idx: S, n: number, src: S, dtype: DType): void;
+  /**
+   * dst[m, n] += op(a)·op(b), one product (a gradient added straight into a leaf's .grad: matmul's backward
+   * with a sink). Optional: without it the gradient is computed into fresh storage and added.
+   */
+  matmulAddInto?(dst: S, a: S, b: S, m: number, n: number, k: number, transA: boolean, transB: boolean, dtype: DType): void;
 
   // ---- fused, for numerical stability and speed (see ops.ts) ----
   logSoftmax(x: S, rows: number, cols: number, dtype: DType): S;

@@ -13,7 +13,7 @@ export { ReferenceBackend } from './backends/reference.js';
 export { WasmBackend } from './backends/wasm.js';
 export { backend, backendInfo, backendNames, getBackend, setBackend, registerBackend } from './backends/registry.js';
 export type { BackendInfo } from './backends/registry.js';
-export { Tensor, noGrad, isGradEnabled, tensor, full, zeros, ones, arange, fromStorage, fromFunction } from './tensor.js';
+export { Tensor, noGrad, isGradEnabled, withoutGradSinks, tensor, full, zeros, ones, arange, fromStorage, fromFunction } from './tensor.js';
 export type { GradNode, TensorOptions } from './tensor.js';
 export * from './ops.js';
 export * from './functional.js';

@@ -29,7 +29,7 @@ export type Primitive =
   | 'matmul' | 'reshape' | 'permute' | 'slice' | 'concat' | 'gatherRows' | 'logSoftmax' | 'softmaxCrossEntropy'
   | 'recurrentSequence'; // fused/recurrent.ts
 
-type Backward = (grad: Tensor) => readonly (Tensor | null)[];
+type Backward = (grad: Tensor, sinks: readonly unknown[]) => readonly (Tensor | null)[];
 
 function record(op: Primitive, storage: unknown, shape: Shape, like: Tensor, inputs: readonly Tensor[], backward: Backward): Tensor {
   let needs = false;
@@ -238,13 +238,19 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     // Partial broadcasting of batch axes: materialise both to the full batch shape.
     return matmul(expand(a, [...batchShape, ar, ac]), expand(b, [...batchShape, br, bc]), transA, transB);
   }
-  return record('matmul', storage, outShape, a, [a, b], (g) => {
+  return record('matmul', storage, outShape, a, [a, b], (g, sinks) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (a.requiresGrad) {
       ga = transA ? matmul(b, g, transB, true) : matmul(g, b, false, !transB);
       ga = sumTo(ga, a.shape);
     }
-    if (b.requiresGrad) {
+    const be = b.backend;
+    if (b.requiresGrad && sinks[1] != null && be.matmulAddInto && b.rank === 2 && (a.rank === 2 || !transA)) {
+      // A weight's gradient straight into its .grad: no [out, in] temporary, no extra pass to add it.
+      const rows = a.size / k; // a's rows, the batch folded in (a.rank > 2 only without transA)
+      if (transB) be.matmulAddInto(sinks[1], g.storage, a.storage, n, k, rows, true, transA && a.rank === 2, b.dtype);
+      else be.matmulAddInto(sinks[1], a.storage, g.storage, k, n, rows, !(transA && a.rank === 2), false, b.dtype);
+    } else if (b.requiresGrad) {
       if (b.rank === 2 && a.rank > 2 && !transA) {
         // b was shared by every batch entry: one product over the folded batch instead of many plus a sum.
         const a2 = reshape(a, [-1, k]), g2 = reshape(g, [-1, n]);
@@ -342,7 +348,12 @@ export function gatherRows(table: Tensor, idx: Tensor): Tensor {
     }
   }
   const storage = table.backend.gatherRows(table.storage, cols, idx.storage, idx.size, table.dtype);
-  return record('gatherRows', storage, [...idx.shape, cols], table, [table], (g) => {
+  return record('gatherRows', storage, [...idx.shape, cols], table, [table], (g, sinks) => {
+    if (sinks[0] != null) {
+      // The table's gradient straight into its .grad: no zero-filled [rows, cols] temporary, no pass to add it.
+      table.backend.scatterAddRowsInto(sinks[0], cols, idx.storage, idx.size, g.storage, table.dtype);
+      return [null];
+    }
     const dt = table.backend.alloc(table.dtype, table.size);
     table.backend.scatterAddRowsInto(dt, cols, idx.storage, idx.size, g.storage, table.dtype);
     return [new Tensor(dt, table.shape, table.dtype, table.backend)];

@@ -14,7 +14,13 @@ import { sizeOf, type Shape } from './shape.js';
 export interface GradNode {
   readonly op: string;
   readonly inputs: readonly Tensor[];
-  readonly backward: (grad: Tensor) => readonly (Tensor | null)[];
+  /**
+   * The gradients of the inputs given the output's. `sinks[j]`, when not null, is the storage of input j's
+   * `.grad` (a leaf that already has one): a rule may add input j's gradient straight into it and return
+   * null for j, saving a temporary and a pass (matmul's weight gradient, gatherRows' table). Rules that
+   * ignore sinks are always right.
+   */
+  readonly backward: (grad: Tensor, sinks: readonly unknown[]) => readonly (Tensor | null)[];
 }
 
 let gradEnabled = true;
@@ -130,7 +136,7 @@ export class Tensor {
           accumulateLeafGrad(t, g);
           continue;
         }
-        const inputGrads = node.backward(g);
+        const inputGrads = node.backward(g, node.inputs.map(sinkOf));
         for (let j = 0; j < node.inputs.length; j++) {
           const input = node.inputs[j], ig = inputGrads[j];
           if (!ig || !input.requiresGrad) continue;
@@ -214,6 +220,30 @@ function releasedNode(op: string): GradNode {
         + 'recompute the forward pass, or detach() tensors carried over from the previous step');
     },
   };
+}
+
+let sinksEnabled = true;
+
+/**
+ * Runs fn with gradient sinks off: every leaf's gradient is computed whole and then added to its .grad, one
+ * float32 addition per element. A sink adds partial sums straight into .grad, which rounds differently
+ * when .grad is not zero; the coordinator's workers use this for their second and later micro-batches so
+ * that accumulating N micro-batches stays bit for bit the sum N workers make.
+ */
+export function withoutGradSinks<T>(fn: () => T): T {
+  const prev = sinksEnabled;
+  sinksEnabled = false;
+  try {
+    return fn();
+  } finally {
+    sinksEnabled = prev;
+  }
+}
+
+/** Where a rule may accumulate input t's gradient directly: the storage of a leaf's existing .grad, else null. */
+function sinkOf(t: Tensor): unknown {
+  return sinksEnabled && t.node === null && t.requiresGrad && t.grad !== null && t.grad.backend === t.backend && t.grad.dtype === t.dtype
+    ? t.grad.storage : null;
 }
 
 function accumulateLeafGrad(t: Tensor, g: Tensor): void {

@@ -269,11 +269,16 @@ export class ReferenceBackend implements Backend<TypedArray> {
     return c;
   }
 
-  /** The one GEMM entry point; faster backends override it. */
+  matmulAddInto(dst: Arr, a: Arr, b: Arr, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
+    if (m === 0 || n === 0 || k === 0) return;
+    this.gemm(transA, transB, m, n, k, a as FloatArray, 0, transA ? m : k, b as FloatArray, 0, transB ? k : n, dst as FloatArray, 0, n, true);
+  }
+
+  /** The one GEMM entry point (C = op(A)·op(B), or C += with accumulate); faster backends override it. */
   protected gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
-    c: FloatArray, cOff: number, ldc: number): void {
-    gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+    c: FloatArray, cOff: number, ldc: number, accumulate = false): void {
+    gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
   }
 
   permute(x: Arr, shape: Shape, perm: readonly number[], dtype: DType): Arr {

@@ -38,11 +38,11 @@ export class WasmBackend extends ReferenceBackend {
 
   protected override gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
-    c: FloatArray, cOff: number, ldc: number): void {
+    c: FloatArray, cOff: number, ldc: number, accumulate = false): void {
     if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
-      this.kernel.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+      this.kernel.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     } else {
-      gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, false);
+      gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     }
   }
 
