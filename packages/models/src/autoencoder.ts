@@ -5,8 +5,8 @@
  */
 import { type DType, type Tensor } from '@loom/core';
 import { type CellKind, type RecurrentState } from './recurrent/index.js';
-import { checkSequenceLengths } from './classifier.js';
 import { Seq2Seq } from './seq2seq.js';
+import { checkSequenceLengths } from './checks.js';
 
 export interface SequenceAutoencoderConfig {
   vocabSize: number;

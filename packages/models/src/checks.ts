@@ -38,6 +38,18 @@ export function checkIds(where: string, arg: string, ids: Tensor): void {
   if (ids.rank !== 2) throw new ShapeError(`${where}: '${arg}' must be [T, B] (time-major), got ${fmtShape(ids.shape)}`);
 }
 
+/** Lengths of a padded batch [T, B], each in [1, T]: a pooled vector or an encoded source needs at least one valid step. */
+export function checkSequenceLengths(where: string, lengths: readonly number[] | null | undefined, T: number, B: number): readonly number[] | null {
+  if (lengths == null) return null;
+  if (!Array.isArray(lengths) || lengths.length !== B) {
+    throw new ShapeError(`${where}: opts.lengths must hold one length per batch entry (B = ${B}), got ${Array.isArray(lengths) ? lengths.length : String(lengths)}`);
+  }
+  lengths.forEach((n, b) => {
+    if (!Number.isInteger(n) || n < 1 || n > T) throw new ShapeError(`${where}: opts.lengths[${b}] must be an integer in [1, ${T}] (T), got ${n}`);
+  });
+  return lengths;
+}
+
 export function checkBoolean(where: string, key: string, v: unknown): void {
   if (typeof v !== 'boolean') throw new LoomError(`${where}: config.${key} must be a boolean, got ${String(v)}`);
 }

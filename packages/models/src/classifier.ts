@@ -7,13 +7,14 @@
  *   'max':  their elementwise maximum over the valid steps.
  */
 import {
-  Embedding, Generator, Linear, LoomError, Module, ShapeError, concat, crossEntropy, div, dropout, fmtShape, max,
-  reshape, slice, sum, tensor, where,
-  type DType, type Tensor,
+  Linear, LoomError, Module, ShapeError, concat, crossEntropy, div, dropout, fmtShape, max, reshape, slice, sum, tensor,
+  where,
+  type DType, type Embedding, type Generator, type Tensor,
 } from '@loom/core';
-import { RecurrentLayer, type CellKind } from './recurrent/index.js';
+import type { CellKind, RecurrentLayer } from './recurrent/index.js';
 import { argmax } from './generate.js';
-import { checkBoolean, checkCell, checkDropout, checkDtype, checkIds, checkPositiveInts, checkSeed, stripUndefined } from './checks.js';
+import { stripUndefined } from './checks.js';
+import { buildEmbeddedRnn, checkEmbeddedRnnConfig, runEmbeddedRnn, type SequenceOptions } from './embedded-rnn.js';
 
 export type Pooling = 'last' | 'mean' | 'max';
 
@@ -46,12 +47,6 @@ export const SEQUENCE_CLASSIFIER_DEFAULTS = {
   dtype: 'float32' as DType,
 } satisfies Partial<SequenceClassifierConfig>;
 
-/** Options of a forward pass over a padded batch. */
-export interface SequenceOptions {
-  /** Valid steps of each batch entry (1 ≤ length ≤ T); positions past them are padding. Default: all T. */
-  lengths?: readonly number[] | null;
-}
-
 /**
  * Parameters: embedding.weight [V, E] ~ N(0, 1) (PyTorch's nn.Embedding), rnn.* (the recurrent layers'
  * default init), classifier.weight [C, dirs·H] and classifier.bias [C] (PyTorch's nn.Linear default).
@@ -67,31 +62,16 @@ export class SequenceClassifier extends Module {
     super();
     const where = 'SequenceClassifier';
     const c: Required<SequenceClassifierConfig> = { ...SEQUENCE_CLASSIFIER_DEFAULTS, ...stripUndefined(config) };
-    checkPositiveInts(where, c, ['vocabSize', 'embedSize', 'hiddenSize', 'numClasses', 'numLayers']);
-    checkCell(where, c.cell);
+    checkEmbeddedRnnConfig(where, c, ['numClasses']);
     if (!['last', 'mean', 'max'].includes(c.pooling)) throw new LoomError(`${where}: config.pooling must be 'last', 'mean' or 'max', got ${String(c.pooling)}`);
-    checkBoolean(where, 'bidirectional', c.bidirectional);
-    checkDropout(where, c.dropout);
-    checkSeed(where, c.seed);
-    checkDtype(where, c.dtype);
     this.config = c;
-    const g = (this.generator = new Generator(c.seed));
-    this.embedding = new Embedding(c.vocabSize, c.embedSize, { dtype: c.dtype, generator: g });
-    this.rnn = new RecurrentLayer(c.cell, {
-      inputSize: c.embedSize, hiddenSize: c.hiddenSize, numLayers: c.numLayers, bidirectional: c.bidirectional,
-      dropout: c.dropout, generator: g, dtype: c.dtype,
-    });
-    this.classifier = new Linear(c.hiddenSize * this.rnn.directions, c.numClasses, { dtype: c.dtype, generator: g });
+    ({ generator: this.generator, embedding: this.embedding, rnn: this.rnn } = buildEmbeddedRnn(c));
+    this.classifier = new Linear(c.hiddenSize * this.rnn.directions, c.numClasses, { dtype: c.dtype, generator: this.generator });
   }
 
   /** The pooled sequence vectors [B, dirs·H], before the output dropout. */
   encode(ids: Tensor, opts: SequenceOptions = {}): Tensor {
-    checkIds('SequenceClassifier.forward', 'ids', ids);
-    const [T, B] = ids.shape;
-    const lengths = checkSequenceLengths('SequenceClassifier.forward', opts.lengths, T, B);
-    const { dropout: p } = this.config;
-    const x = dropout(this.embedding.forward(ids), p, this.training, this.generator); // [T, B, E]
-    const { output, state } = this.rnn.forward(x, null, { lengths }); // output [T, B, dirs·H]
+    const { output, state, lengths } = runEmbeddedRnn(this, 'SequenceClassifier.forward', ids, opts); // output [T, B, dirs·H]
     return poolSequence(this.config.pooling, output, state.h, lengths, this.rnn.directions);
   }
 
@@ -146,16 +126,4 @@ export function poolSequence(pooling: Pooling, output: Tensor, h: Tensor, length
       return max(where(mask, -Infinity, output), 0); // [B, dirs·H]
     }
   }
-}
-
-/** Lengths must each be in [1, T]: a pooled vector needs at least one valid step. */
-export function checkSequenceLengths(where: string, lengths: readonly number[] | null | undefined, T: number, B: number): readonly number[] | null {
-  if (lengths == null) return null;
-  if (!Array.isArray(lengths) || lengths.length !== B) {
-    throw new ShapeError(`${where}: opts.lengths must hold one length per batch entry (B = ${B}), got ${Array.isArray(lengths) ? lengths.length : String(lengths)}`);
-  }
-  lengths.forEach((n, b) => {
-    if (!Number.isInteger(n) || n < 1 || n > T) throw new ShapeError(`${where}: opts.lengths[${b}] must be an integer in [1, ${T}] (T), got ${n}`);
-  });
-  return lengths;
 }

@@ -10,8 +10,9 @@ export {
 } from './lm.js';
 export {
   SequenceClassifier, poolSequence, SEQUENCE_CLASSIFIER_DEFAULTS,
-  type SequenceClassifierConfig, type Pooling, type SequenceOptions,
+  type SequenceClassifierConfig, type Pooling,
 } from './classifier.js';
+export type { SequenceOptions } from './embedded-rnn.js';
 export { SequenceTagger, SEQUENCE_TAGGER_DEFAULTS, IGNORE_TAG, type SequenceTaggerConfig } from './tagger.js';
 export {
   Seq2Seq, selectBatch, selectState, SEQ2SEQ_DEFAULTS,

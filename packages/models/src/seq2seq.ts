@@ -21,9 +21,8 @@ import {
   type DType, type Tensor,
 } from '@loom/core';
 import { RecurrentLayer, type CellKind, type RecurrentState } from './recurrent/index.js';
-import { checkSequenceLengths } from './classifier.js';
 import {
-  checkBoolean, checkCell, checkDropout, checkDtype, checkIds, checkPositiveInts, checkSeed, padSequences, stripUndefined,
+  checkBoolean, checkCell, checkDropout, checkDtype, checkIds, checkPositiveInts, checkSeed, checkSequenceLengths, padSequences, stripUndefined,
 } from './checks.js';
 
 export interface Seq2SeqConfig {

@@ -5,13 +5,13 @@
  * unidirectional, a tag depends only on the prefix (streaming labelling).
  */
 import {
-  Embedding, Generator, Linear, Module, ShapeError, crossEntropy, dropout, fmtShape, linear, reshape, tensor,
-  type DType, type Tensor,
+  Linear, Module, ShapeError, crossEntropy, dropout, fmtShape, linear, reshape, tensor,
+  type DType, type Embedding, type Generator, type Tensor,
 } from '@loom/core';
-import { RecurrentLayer, type CellKind } from './recurrent/index.js';
+import type { CellKind, RecurrentLayer } from './recurrent/index.js';
 import { argmax } from './generate.js';
-import { checkSequenceLengths, type SequenceOptions } from './classifier.js';
-import { checkBoolean, checkCell, checkDropout, checkDtype, checkIds, checkPositiveInts, checkSeed, stripUndefined } from './checks.js';
+import { stripUndefined } from './checks.js';
+import { buildEmbeddedRnn, checkEmbeddedRnnConfig, runEmbeddedRnn, type SequenceOptions } from './embedded-rnn.js';
 
 export interface SequenceTaggerConfig {
   vocabSize: number;
@@ -57,31 +57,17 @@ export class SequenceTagger extends Module {
     super();
     const where = 'SequenceTagger';
     const c: Required<SequenceTaggerConfig> = { ...SEQUENCE_TAGGER_DEFAULTS, ...stripUndefined(config) };
-    checkPositiveInts(where, c, ['vocabSize', 'embedSize', 'hiddenSize', 'numTags', 'numLayers']);
-    checkCell(where, c.cell);
-    checkBoolean(where, 'bidirectional', c.bidirectional);
-    checkDropout(where, c.dropout);
-    checkSeed(where, c.seed);
-    checkDtype(where, c.dtype);
+    checkEmbeddedRnnConfig(where, c, ['numTags']);
     this.config = c;
-    const g = (this.generator = new Generator(c.seed));
-    this.embedding = new Embedding(c.vocabSize, c.embedSize, { dtype: c.dtype, generator: g });
-    this.rnn = new RecurrentLayer(c.cell, {
-      inputSize: c.embedSize, hiddenSize: c.hiddenSize, numLayers: c.numLayers, bidirectional: c.bidirectional,
-      dropout: c.dropout, generator: g, dtype: c.dtype,
-    });
-    this.output = new Linear(c.hiddenSize * this.rnn.directions, c.numTags, { dtype: c.dtype, generator: g });
+    ({ generator: this.generator, embedding: this.embedding, rnn: this.rnn } = buildEmbeddedRnn(c));
+    this.output = new Linear(c.hiddenSize * this.rnn.directions, c.numTags, { dtype: c.dtype, generator: this.generator });
   }
 
   /** Tag logits [T, B, C]; rows past an entry's length are the output layer's bias (they score nothing). */
   forward(ids: Tensor, opts: SequenceOptions = {}): Tensor {
-    checkIds('SequenceTagger.forward', 'ids', ids);
+    const { output } = runEmbeddedRnn(this, 'SequenceTagger.forward', ids, opts); // [T, B, dirs·H]
     const [T, B] = ids.shape;
-    const lengths = checkSequenceLengths('SequenceTagger.forward', opts.lengths, T, B);
-    const p = this.config.dropout;
-    const x = dropout(this.embedding.forward(ids), p, this.training, this.generator); // [T, B, E]
-    const { output } = this.rnn.forward(x, null, { lengths }); // [T, B, dirs·H]
-    const h = dropout(output, p, this.training, this.generator);
+    const h = dropout(output, this.config.dropout, this.training, this.generator);
     const DH = h.shape[2];
     const logits = linear(reshape(h, [T * B, DH]), this.output.weight, this.output.bias); // [T·B, C]: one product
     return reshape(logits, [T, B, this.config.numTags]);
