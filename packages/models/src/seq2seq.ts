@@ -232,26 +232,7 @@ export class Seq2Seq extends Module {
   /** Greedy decoding of every source in the batch: the argmax token at each step until EOS or maxLen. */
   greedyDecode(src: Tensor, opts: DecodeOptions): number[][] {
     checkPositiveInts(`${this.constructor.name}.greedyDecode`, opts, ['maxLen']);
-    return this.inEvalMode(() => {
-      const enc = this.encode(src, opts.srcLengths);
-      const B = src.shape[1], V = this.config.tgtVocabSize;
-      const out: number[][] = Array.from({ length: B }, () => []);
-      const done = new Array<boolean>(B).fill(false);
-      let state = enc.state;
-      let prev = new Int32Array(B).fill(this.config.bos);
-      for (let t = 0; t < opts.maxLen && done.includes(false); t++) {
-        const r = this.decodeStep(tensor(prev, [1, B], { dtype: 'int32' }), state, enc);
-        state = r.state;
-        const rows = r.logits.data;
-        prev = Int32Array.from({ length: B }, (_, b) => this.bestToken(rows, b * V));
-        prev.forEach((tok, b) => {
-          if (done[b]) return;
-          if (tok === this.config.eos) done[b] = true;
-          else out[b].push(tok);
-        });
-      }
-      return out;
-    });
+    return this.inEvalMode(() => this.greedyLoop(src, opts));
   }
 
   /**
@@ -318,6 +299,38 @@ export class Seq2Seq extends Module {
       finished.sort((a, b) => b.score - a.score);
       return finished.slice(0, K);
     });
+  }
+
+  /**
+   * Greedy decoding's loop (call it in eval mode): from BOS, each step's best tokens are fed back in until
+   * every source has emitted EOS or maxLen steps have run. Per source, the tokens without EOS. `onStep`
+   * sees every step's decodeStep result and the sources that emitted a token in it (EOS included).
+   */
+  protected greedyLoop(
+    src: Tensor, opts: DecodeOptions,
+    onStep?: (step: { logits: Tensor; state: RecurrentState }, emitted: readonly number[], encoded: EncoderOutput) => void,
+  ): number[][] {
+    const enc = this.encode(src, opts.srcLengths);
+    const B = src.shape[1], V = this.config.tgtVocabSize;
+    const out: number[][] = Array.from({ length: B }, () => []);
+    const done = new Array<boolean>(B).fill(false);
+    let state = enc.state;
+    let prev = new Int32Array(B).fill(this.config.bos);
+    for (let t = 0; t < opts.maxLen && done.includes(false); t++) {
+      const r = this.decodeStep(tensor(prev, [1, B], { dtype: 'int32' }), state, enc);
+      state = r.state;
+      const rows = r.logits.data;
+      prev = Int32Array.from({ length: B }, (_, b) => this.bestToken(rows, b * V));
+      const emitted: number[] = [];
+      prev.forEach((tok, b) => {
+        if (done[b]) return;
+        emitted.push(b);
+        if (tok === this.config.eos) done[b] = true;
+        else out[b].push(tok);
+      });
+      onStep?.(r, emitted, enc);
+    }
+    return out;
   }
 
   /** The argmax of one row of logits, never PAD or BOS (unless BOS is also EOS). */

@@ -16,7 +16,7 @@
  * the backward one).
  */
 import {
-  Linear, ShapeError, concat, dropout, fmtShape, linear, permute, reshape, slice, tanh, tensor,
+  Linear, ShapeError, concat, dropout, fmtShape, linear, permute, reshape, slice, tanh,
   type Tensor,
 } from '@loom/core';
 import type { RecurrentState } from '../recurrent/index.js';
@@ -118,26 +118,12 @@ export class AttentionSeq2Seq extends Seq2Seq {
   greedyDecodeWithAttention(src: Tensor, opts: DecodeOptions): GreedyAttentionResult {
     checkPositiveInts('AttentionSeq2Seq.greedyDecodeWithAttention', opts, ['maxLen']);
     return this.inEvalMode(() => {
-      const enc = this.encode(src, opts.srcLengths);
-      const [S, B] = src.shape, V = this.config.tgtVocabSize;
-      const lengths = enc.lengths ?? new Array<number>(B).fill(S);
-      const tokens: number[][] = Array.from({ length: B }, () => []);
+      const [S, B] = src.shape;
       const attention: number[][][] = Array.from({ length: B }, () => []);
-      const done = new Array<boolean>(B).fill(false);
-      let state = enc.state;
-      let prev = new Int32Array(B).fill(this.config.bos);
-      for (let t = 0; t < opts.maxLen && done.includes(false); t++) {
-        const r = this.decodeStep(tensor(prev, [1, B], { dtype: 'int32' }), state, enc);
-        state = r.state;
-        const rows = r.logits.data, alpha = r.attention.data;
-        prev = Int32Array.from({ length: B }, (_, b) => this.bestToken(rows, b * V));
-        prev.forEach((tok, b) => {
-          if (done[b]) return;
-          attention[b].push(Array.from(alpha.subarray(b * S, b * S + lengths[b])));
-          if (tok === this.config.eos) done[b] = true;
-          else tokens[b].push(tok);
-        });
-      }
+      const tokens = this.greedyLoop(src, opts, (step, emitted, enc) => {
+        const alpha = (step as AttentionDecodeStep).attention.data; // decodeStep is this class's
+        for (const b of emitted) attention[b].push(Array.from(alpha.subarray(b * S, b * S + (enc.lengths ? enc.lengths[b] : S))));
+      });
       return { tokens, attention };
     });
   }
