@@ -62,22 +62,31 @@ export interface FlattenOptions {
 }
 
 /**
- * Rebinds every parameter's storage to a view of one flat buffer and gives it a gradient view into a
- * second one. Afterwards, optimizers and reductions can work on `values` and `grads` as wholes, and
- * `backward()` accumulates straight into `grads`.
+ * The module's layout and its two buffers: the caller's (checked to be Float32Arrays long enough, naming
+ * `where`) or new ones, on SharedArrayBuffers when opts.shared.
  */
-export function flattenParameters(module: Module, opts: FlattenOptions = {}): FlatParameters {
+function flatBuffers(where: string, module: Module, opts: FlattenOptions): FlatParameters {
   const layout = flatLayout(module);
   const alloc = (): Float32Array =>
     opts.shared ? new Float32Array(new SharedArrayBuffer(flatBytes(layout))) : new Float32Array(layout.length);
   const values = opts.values ?? alloc();
   const grads = opts.grads ?? alloc();
   for (const [what, buf] of [['values', values], ['grads', grads]] as const) {
-    if (!(buf instanceof Float32Array)) throw new LoomError(`flattenParameters: '${what}' must be a Float32Array`);
+    if (!(buf instanceof Float32Array)) throw new LoomError(`${where}: '${what}' must be a Float32Array`);
     if (buf.length < layout.length) {
-      throw new LoomError(`flattenParameters: '${what}' holds ${buf.length} floats, the layout needs ${layout.length}`);
+      throw new LoomError(`${where}: '${what}' holds ${buf.length} floats, the layout needs ${layout.length}`);
     }
   }
+  return { layout, values, grads };
+}
+
+/**
+ * Rebinds every parameter's storage to a view of one flat buffer and gives it a gradient view into a
+ * second one. Afterwards, optimizers and reductions can work on `values` and `grads` as wholes, and
+ * `backward()` accumulates straight into `grads`.
+ */
+export function flattenParameters(module: Module, opts: FlattenOptions = {}): FlatParameters {
+  const { layout, values, grads } = flatBuffers('flattenParameters', module, opts);
   const params = module.namedParameters();
   params.forEach(([name, p], i) => {
     const e = layout.entries[i];
@@ -115,17 +124,7 @@ export interface MirroredParameters extends FlatParameters {
  * default) reads the parameters into `values`; 'adopt' uploads what `values` holds.
  */
 export function mirrorParameters(module: Module, opts: FlattenOptions = {}): MirroredParameters {
-  const layout = flatLayout(module);
-  const alloc = (): Float32Array =>
-    opts.shared ? new Float32Array(new SharedArrayBuffer(flatBytes(layout))) : new Float32Array(layout.length);
-  const values = opts.values ?? alloc();
-  const grads = opts.grads ?? alloc();
-  for (const [what, buf] of [['values', values], ['grads', grads]] as const) {
-    if (!(buf instanceof Float32Array)) throw new LoomError(`mirrorParameters: '${what}' must be a Float32Array`);
-    if (buf.length < layout.length) {
-      throw new LoomError(`mirrorParameters: '${what}' holds ${buf.length} floats, the layout needs ${layout.length}`);
-    }
-  }
+  const { layout, values, grads } = flatBuffers('mirrorParameters', module, opts);
   const params = module.namedParameters();
   for (const [name, p] of params) {
     if (p.dtype !== 'float32') throw new LoomError(`mirrorParameters: parameter '${name}' is ${p.dtype}; flat storage holds float32`);
