@@ -4,28 +4,17 @@
  * another code path, forward and summed cross-entropy in this thread), for 1 and 2 workers; the workers it
  * starts stay for the next call and are released by close().
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { loadStateDict, stateDict } from '@loom/core';
-import { TokenFile, TokenFileWriter } from '@loom/data';
+import { TokenFile } from '@loom/data';
 import { RNNLanguageModel } from '@loom/models';
 import { Trainer, type TrainerConfig } from '@loom/coordinator';
 import { evaluate as evaluateHere } from '../scripts/lib/lm.js';
 import { Recorder, TINY_LM, tinyConfig, tokens } from './helpers/coordinator.js';
+import { scratchDir } from './helpers/scratch.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-evaluate-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function tokenFile(name: string, ids: Int32Array): string {
-  const file = path.join(dir, name);
-  const w = new TokenFileWriter(file, 23, createHash('sha256').update('tiny vocabulary').digest('hex'));
-  w.write(ids);
-  w.close();
-  return file;
-}
+const { dir, tokenFile } = scratchDir('loom-evaluate-');
 // 4 lanes of 51 tokens and 3 left over (dropped, as in training): windows of 5, the last one shorter.
 const testIds = tokens(4 * 51 + 3, 23, 11);
 const testFile = tokenFile('test.tok', testIds);

@@ -6,26 +6,14 @@
  * on resume; checkpoints from before it (and before the token and time counts) still resume; evaluation
  * sharded over workers gives the 1-worker perplexity.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { listCheckpoints, loadCheckpoint, loadCheckpointSync, saveCheckpoint } from '@loom/core';
-import { TokenFileWriter } from '@loom/data';
 import { Trainer, checkpointExtra, type TrainResult, type TrainerConfig } from '@loom/coordinator';
 import { Recorder, TINY_LM, tinyConfig, tokens } from './helpers/coordinator.js';
+import { scratchDir } from './helpers/scratch.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-resume-'));
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function tokenFile(name: string, ids: Int32Array): string {
-  const file = path.join(dir, name);
-  const w = new TokenFileWriter(file, 23, createHash('sha256').update('tiny vocabulary').digest('hex'));
-  w.write(ids);
-  w.close();
-  return file;
-}
+const { dir, tokenFile } = scratchDir('loom-resume-');
 const train = tokenFile('train.tok', tokens(8 * 61, 23, 7));
 const valid = tokenFile('valid.tok', tokens(8 * 25, 23, 8));
 
