@@ -17,8 +17,9 @@
 //
 //   pnpm eval:babi -- --merge=/tmp/babi10k/odd.json,/tmp/babi10k/even.json   # per-task parts run as separate processes
 //
-// merges the JSON of per-task runs over disjoint task sets, run with the same options, into the table one run
-// over all their tasks would have written (lib/babi-table.ts), headed by the parts' commands and its own.
+// merges the JSON of per-task runs, run with the same options, into the table one run over all their tasks
+// would have written (lib/babi-table.ts), headed by the parts' commands and its own; a task run in several
+// parts (other seeds) keeps its best run by validation error.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Generator } from '@loom/core';
@@ -57,7 +58,7 @@ const defaults = {
   seed: 1, // run r uses seed + r
   out: '', // write <out>.md and <out>.json; default docs/results/babi-<set>-<per-task|joint> when all 20 tasks run
   verbose: false, // one line per epoch on stderr (else every 10th)
-  merge: '', // a.json,b.json,...: no training; merge per-task results of disjoint task sets into one table (--out as above)
+  merge: '', // a.json,b.json,...: no training; merge per-task results into one table (a task in several parts: the best of its runs) (--out as above)
 };
 type Config = typeof defaults;
 

@@ -66,10 +66,29 @@ describe('merging per-task results', () => {
     expect(abc.seconds).toBe(7);
   });
 
+  test('more runs of a task (other seeds, other parts) keep the best by validation error, then loss; the caption says how many', () => {
+    const run = (seed: number, validError: number, validLoss: number, test: number) => ({ seed, validError, validLoss, testErrors: { 17: test } });
+    const first = { ...odd, tasks: odd.tasks.map((t) => (t.task === 17 ? { ...t, testError: 0.4, runs: [run(1, 0.3, 1.0, 0.4)] } : t)) };
+    const more: BabiResult = {
+      ...part([17], () => 0, { out: '/tmp/babi10k/extra', seconds: 30 }),
+      config: { ...config, tasks: [17], out: '/tmp/babi10k/extra', runs: 2, seed: 2 },
+    };
+    more.tasks = [{ task: 17, name: 'task-17', testError: 0.35, chosenRun: 1, runs: [run(2, 0.32, 0.9, 0.45), run(3, 0.3, 0.8, 0.35)] }];
+    const m = mergeBabiResults(files(first, even, more), mergeCommand);
+    const t17 = m.tasks.find((t) => t.task === 17)!;
+    expect(t17.runs).toHaveLength(3);
+    expect(t17.chosenRun).toBe(2); // seed 3: the same validation error as seed 1, a lower loss
+    expect(t17.testError).toBe(0.35);
+    expect(m.tasks.length).toBe(20);
+    expect(m.meanError).toBeCloseTo((9 * 0.01 + 0.35 + 0.1) / 20, 12);
+    expect(babiMarkdown(m)).toContain('best of the runs made for each task (3 runs for task 17; 1 run for tasks 1, 2,');
+    expect(babiMarkdown(mergeBabiResults(files(odd, even), mergeCommand))).toContain('best of 1 run by validation error');
+  });
+
   test('refuses overlapping tasks, other options, other sets, joint results and a single file, naming the files', () => {
     const overlap = part([19, 20], () => 0, { out: 'x', seconds: 1 });
     expect(() => mergeBabiResults(files(even, overlap), mergeCommand)).toThrow(ConfigError);
-    expect(() => mergeBabiResults(files(even, overlap), mergeCommand)).toThrow('task 20 is in both part1.json and part2.json');
+    expect(() => mergeBabiResults(files(even, overlap), mergeCommand)).toThrow('task 20 was run with seed 1 in both part1.json and part2.json');
     const lr = { ...odd, config: { ...odd.config, lr: 0.02, hops: 2 } };
     expect(() => mergeBabiResults(files(even, lr), mergeCommand)).toThrow('part1.json and part2.json were run with different options: lr (0.01 and 0.02), hops (3 and 2); only tasks and out may differ');
     const en = { ...odd, config: { ...odd.config, set: 'en' } };

@@ -106,7 +106,7 @@ export function babiMarkdown(r: BabiResult): string {
     '',
     `bAbI ${size} (\`${c.set}/\`), test error (%) per task, MemN2N ${c.hops} hops, ${c.tying} tying, ` +
       `${c.encoding === 'position' ? 'PE' : 'BoW'}${c.temporal ? ' + temporal' : ''}${c.ls ? ' LS' : ''}${c.noise > 0 ? ' RN' : ''}, ` +
-      `d = ${c.dim}, ${c.joint ? `one model for all tasks (batches ${c.batching === 'task' ? 'drawn from one task each' : 'drawn from all tasks'})` : 'one model per task'}, best of ${c.runs} run${c.runs > 1 ? 's' : ''} by validation error ` +
+      `d = ${c.dim}, ${c.joint ? `one model for all tasks (batches ${c.batching === 'task' ? 'drawn from one task each' : 'drawn from all tasks'})` : 'one model per task'}, ${runsCaption(r)} by validation error ` +
       `(the paper: best of 10). ${time}${jointOnly}`,
     '',
     `| ${header.join(' | ')} |`,
@@ -117,17 +117,53 @@ export function babiMarkdown(r: BabiResult): string {
   ].join('\n');
 }
 
+/** "best of 3 runs", or for a merge whose tasks had different numbers of runs, which tasks had how many. */
+function runsCaption(r: BabiResult): string {
+  const counts = runCounts(r);
+  const plural = (n: number): string => `${n} run${n > 1 ? 's' : ''}`;
+  if (counts.every((n) => n === counts[0])) return `best of ${plural(counts[0])}`;
+  const byCount = new Map<number, number[]>();
+  r.tasks.forEach((t, i) => byCount.set(counts[i], [...(byCount.get(counts[i]) ?? []), t.task]));
+  const groups = [...byCount.entries()].sort((x, y) => y[0] - x[0]).map(([n, ts]) => `${plural(n)} for task${ts.length > 1 ? 's' : ''} ${ts.join(', ')}`);
+  return `best of the runs made for each task (${groups.join('; ')})`;
+}
+
 /**
  * Options that may differ between the parts of a merge: which tasks each ran and where it wrote, how much
  * it logged, and the merge option itself (absent from results written before it existed).
  */
-const PER_PART = new Set(['tasks', 'out', 'verbose', 'merge']);
+const PER_PART = new Set(['tasks', 'out', 'verbose', 'merge', 'runs', 'seed']);
+
+/** What eval-babi records of one per-task training run. */
+interface TaskRun {
+  seed: number;
+  validError: number;
+  validLoss: number;
+  testErrors: Record<number, number>;
+}
+
+/** The run kept: the lowest validation error, then the lowest validation loss (eval-babi's rule for --runs). */
+function bestRun(runs: readonly TaskRun[]): number {
+  let best = 0;
+  for (let i = 1; i < runs.length; i++) {
+    const a = runs[best], b = runs[i];
+    if (b.validError < a.validError || (b.validError === a.validError && b.validLoss < a.validLoss)) best = i;
+  }
+  return best;
+}
+
+/** Runs per task of a result (a task without a runs list counts the config's). */
+function runCounts(r: BabiResult): number[] {
+  return r.tasks.map((t) => t.runs?.length ?? r.config.runs);
+}
 
 /**
- * Merges per-task results over disjoint task sets into the result of one run over all their tasks (tasks
- * in order, seconds summed, notes concatenated). Refuses joint results (the parts would be different
- * models), parts whose options differ (other than PER_PART) and tasks in more than one part; each error
- * names the files. `config` of the merge is the first part's with the union of tasks, `out` and `merge`.
+ * Merges per-task results into the result of one run over all their tasks (tasks in order, seconds summed,
+ * notes concatenated). A task in several parts (more runs of it, with other seeds) keeps the best of all
+ * its runs by validation error, then loss, as --runs does; the table says how many runs each task had.
+ * Refuses joint results (the parts would be different models), parts whose options differ (other than
+ * PER_PART), and the same task and seed in two parts; each error names the files. `config` of the merge is
+ * the first part's with the union of tasks, `out` and `merge`.
  */
 export function mergeBabiResults(
   parts: readonly { file: string; result: BabiResult }[], merge: { command: string; out: string; merge: string },
@@ -154,15 +190,31 @@ export function mergeBabiResults(
       throw new ConfigError(`eval-babi: --merge: ${first.file} and ${file} were run with different options: ${list}; only tasks and out may differ`);
     }
   }
-  const owner = new Map<number, string>();
+  const byTask = new Map<number, { task: BabiTaskResult; file: string; runs: TaskRun[] }>();
+  const seedOwner = new Map<string, string>();
   for (const { file, result } of parts) {
     for (const t of result.tasks) {
-      const other = owner.get(t.task);
-      if (other !== undefined) throw new ConfigError(`eval-babi: --merge: task ${t.task} is in both ${other} and ${file}`);
-      owner.set(t.task, file);
+      const runs = (t.runs ?? []) as TaskRun[];
+      for (const run of runs) {
+        const key = `${t.task}/${run.seed}`;
+        const other = seedOwner.get(key);
+        if (other !== undefined) throw new ConfigError(`eval-babi: --merge: task ${t.task} was run with seed ${run.seed} in both ${other} and ${file}`);
+        seedOwner.set(key, file);
+      }
+      const seen = byTask.get(t.task);
+      if (!seen) {
+        byTask.set(t.task, { task: t, file, runs: [...runs] });
+        continue;
+      }
+      if (!runs.length || !seen.runs.length) throw new ConfigError(`eval-babi: --merge: task ${t.task} is in both ${seen.file} and ${file}, and one of them has no runs to choose from`);
+      seen.runs.push(...runs);
     }
   }
-  const tasks = parts.flatMap((p) => p.result.tasks).sort((x, y) => x.task - y.task);
+  const tasks: BabiTaskResult[] = [...byTask.values()].sort((x, y) => x.task.task - y.task.task).map(({ task, runs }) => {
+    if (runs.length <= (task.runs?.length ?? 0)) return task; // in one part only
+    const chosenRun = bestRun(runs);
+    return { ...task, testError: runs[chosenRun].testErrors[task.task], chosenRun, runs };
+  });
   // A part that is itself a merge contributes its own parts, so every command that trained is listed.
   const merged = parts.flatMap(({ result }) => result.parts ?? [{ command: result.command, tasks: result.tasks.map((t) => t.task), seconds: result.seconds }]);
   return {
