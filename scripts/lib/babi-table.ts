@@ -222,7 +222,7 @@ export function mergeBabiResults(
     parts: merged,
     config: { ...a, tasks: tasks.map((t) => t.task), out: merge.out, merge: merge.merge },
     seconds: merged.reduce((s, p) => s + p.seconds, 0),
-    notes: parts.flatMap((p) => p.result.notes ?? []),
+    notes: [...new Set(parts.flatMap((p) => p.result.notes ?? []))], // a task run in two parts notes the same thing twice
     ...summarise(tasks),
     paper: Object.fromEntries(paperColumns(a.set).map((k) => [k, PAPER[k]])),
     tasks,
