@@ -12,6 +12,7 @@
  * n = tanh(xp_n + b_in + r ⊙ (W_hn h + b_hn)), as PyTorch.
  */
 import { allocArray, type DType, type FloatArray } from '../dtype.js';
+import { outsidePool } from '../storage-pool.js';
 import type { PinnedGemm } from '../kernels/gemm-reference.js';
 
 export type RecurrentKind = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
@@ -115,7 +116,9 @@ const POOL_DEPTH = 8; // per dtype and length: enough for the layer-directions o
 /** A zero-filled buffer (recycled buffers are cleared, so masked rows read as 0 like fresh ones). */
 function take(dtype: DType, n: number, zero = true): FloatArray {
   const b = pool.get(`${dtype}:${n}`)?.pop();
-  if (!b) return allocArray(dtype, n) as FloatArray;
+  // Outside any StoragePool run: this pool keeps the buffer, and one buffer with two owners would be handed
+  // out twice (it was: the coordinator's second step trained on a scratch buffer another op had been given).
+  if (!b) return outsidePool(() => allocArray(dtype, n)) as FloatArray;
   if (zero) b.fill(0);
   return b;
 }
