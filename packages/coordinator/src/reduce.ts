@@ -7,6 +7,7 @@
  * and N workers with one micro-batch each give bit for bit the gradient of one worker that accumulates N
  * micro-batches in the same order.
  */
+import { sumOfSquares } from '@loom/core';
 
 /** Floats per chunk: the unit of slicing and of the partial sums of squares. A multiple of 16 (a cache line). */
 export const CHUNK = 4096;
@@ -22,7 +23,7 @@ export interface SliceBounds {
 
 /**
  * grads[0][i] = (((g0[i] + g1[i]) + g2[i]) + ... + g_{N-1}[i]) · scale for i in the slice, then
- * chunkSums[c] = Σ grads[0][i]² (float64) over each chunk c of the slice (chunkSumOfSquares). Math.fround
+ * chunkSums[c] = Σ grads[0][i]² (float64) over each chunk c of the slice (sumOfSquares' order). Math.fround
  * after every addition and after the multiplication is exactly what storing each partial result in a
  * Float32Array would give (float32 arithmetic), without the stores. With one worker and scale 1 (no
  * accumulation) only the sums of squares are taken: averaging does nothing.
@@ -35,11 +36,11 @@ export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, 
     const a = c * CHUNK;
     const b = Math.min(a + CHUNK, length);
     if (N === 1 && scale === 1) {
-      chunkSums[c] = chunkSumOfSquares(dst, a, b);
+      chunkSums[c] = sumOfSquares(dst, a, b);
       continue;
     }
-    // Reduce and square in one pass, with the partial sums of chunkSumOfSquares in the same order, so that
-    // N workers and one worker accumulating N micro-batches get the same norm bit for bit.
+    // Reduce and square in one pass, with the four partial sums of @loom/core's sumOfSquares in its order
+    // (so N workers and one worker accumulating N micro-batches get the same norm bit for bit).
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = a;
     if (N === 1) {
       for (; i + 3 < b; i += 4) {
@@ -78,21 +79,6 @@ export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, 
     }
     chunkSums[c] = (s0 + s1) + (s2 + s3);
   }
-}
-
-/**
- * Σ x[i]² over [a, b) in float64, in four interleaved partial sums (x[a], x[a+4], ... in the first; the
- * tail in the first too), added as (s0 + s1) + (s2 + s3): one add chain would wait on each add's latency,
- * and this pass was 2% of a W1 step.
- */
-export function chunkSumOfSquares(x: Float32Array, a: number, b: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = a;
-  for (; i + 3 < b; i += 4) {
-    const v0 = x[i], v1 = x[i + 1], v2 = x[i + 2], v3 = x[i + 3];
-    s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
-  }
-  for (; i < b; i++) s0 += x[i] * x[i];
-  return (s0 + s1) + (s2 + s3);
 }
 
 /** √(Σ chunkSums[c]) summed in chunk order: the same on every worker and for any number of workers. */

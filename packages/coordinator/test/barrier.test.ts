@@ -109,7 +109,7 @@ describe('reduce-scatter', () => {
     for (let w = 1; w < N; w++) for (let i = 0; i < L; i++) expected[i] += inputs[w][i];
     if (scale !== 1) for (let i = 0; i < L; i++) expected[i] *= scale;
     const expectedSums = new Float64Array(numChunks(L));
-    // Each chunk's sum of squares in four interleaved partial sums (reduce.ts, chunkSumOfSquares).
+    // Each chunk's sum of squares in four interleaved partial sums (@loom/core's sumOfSquares, as reduce.ts uses it).
     for (let c = 0; c < expectedSums.length; c++) {
       const part = [0, 0, 0, 0];
       const lo = c * CHUNK, hi = Math.min(lo + CHUNK, L);
