@@ -247,9 +247,9 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     const be = b.backend;
     if (b.requiresGrad && sinks[1] != null && be.matmulAddInto && b.rank === 2 && (a.rank === 2 || !transA)) {
       // A weight's gradient straight into its .grad: no [out, in] temporary, no extra pass to add it.
-      const rows = a.size / k; // a's rows, the batch folded in (a.rank > 2 only without transA)
-      if (transB) be.matmulAddInto(sinks[1], g.storage, a.storage, n, k, rows, true, transA && a.rank === 2, b.dtype);
-      else be.matmulAddInto(sinks[1], a.storage, g.storage, k, n, rows, !(transA && a.rank === 2), false, b.dtype);
+      const rows = a.size / k; // a's rows, the batch folded in (the condition leaves transA to a 2-D a)
+      if (transB) be.matmulAddInto(sinks[1], g.storage, a.storage, n, k, rows, true, transA, b.dtype);
+      else be.matmulAddInto(sinks[1], a.storage, g.storage, k, n, rows, !transA, false, b.dtype);
     } else if (b.requiresGrad) {
       if (b.rank === 2 && a.rank > 2 && !transA) {
         // b was shared by every batch entry: one product over the folded batch instead of many plus a sum.
