@@ -11,6 +11,7 @@
 // couple of runs.
 
 import { writeFileSync } from 'node:fs';
+import { Generator } from '../packages/core/src/random.js';
 import { gemmReference } from '../packages/core/src/kernels/gemm-reference.js';
 import { createWasmGemm, relaxedSimdSupported, wasmSimdSupported, type WasmGemm } from '../packages/core/src/kernels/wasm/index.js';
 import { parseOptions } from './lib/cli.js';
@@ -55,18 +56,6 @@ const ALL_SHAPES: [number, number, number][] = [
 const QUICK_SHAPES: [number, number, number][] = [[256, 256, 256], [1024, 1024, 1024], [20, 200, 800], [700, 650, 2600]];
 const MODES: Mode[] = ['nn', 'tn', 'nt'];
 
-/** mulberry32, so every run multiplies the same numbers. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Gemm = (tA: boolean, tB: boolean, m: number, n: number, k: number, a: Float32Array, ao: number, lda: number,
   b: Float32Array, bo: number, ldb: number, c: Float32Array, co: number, ldc: number, acc: boolean) => void;
 
@@ -99,14 +88,14 @@ function main(): void {
 
   const shapes = args.shapes.length > 0 ? args.shapes : quick ? QUICK_SHAPES : ALL_SHAPES;
   const budget = quick ? 0.3 : 1.0;
-  const rand = mulberry32(42);
+  const rng = new Generator(42); // seeded: every run multiplies the same numbers
   const results: Measurement[] = [];
   const header = ['shape M×K×N', 'mode', ...backends.map(([name]) => name === 'reference' ? 'reference GF/s' : `${name} GF/s (×ref)`)];
   const rows: string[][] = [];
   console.log(`single thread, GFLOP/s = 2·M·N·K / median time; node ${process.version}`);
   for (const [m, k, n] of shapes) {
-    const a = Float32Array.from({ length: m * k }, () => rand() - 0.5);
-    const b = Float32Array.from({ length: k * n }, () => rand() - 0.5);
+    const a = Float32Array.from({ length: m * k }, () => rng.uniform(-0.5, 0.5));
+    const b = Float32Array.from({ length: k * n }, () => rng.uniform(-0.5, 0.5));
     const c = new Float32Array(m * n);
     const shape = `${m}x${k}x${n}`;
     const flop = 2 * m * n * k;
