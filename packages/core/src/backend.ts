@@ -52,6 +52,12 @@ export interface Backend<S = any> {
   /** dst[idx[i], :] += src[i, :] (backward of gatherRows; repeated indices accumulate). */
   scatterAddRowsInto(dst: S, cols: number, idx: S, n: number, src: S, dtype: DType): void;
   /**
+   * y[m, n] = x[m, k]·w[n, k]ᵀ + bias[n] on every row, the bias added after the product (so bitwise the product
+   * followed by a broadcast add): the forward of `affine` (ops.ts) without a second pass over y. Optional:
+   * without it affine is matmul then add.
+   */
+  affine?(x: S, w: S, bias: S, m: number, n: number, k: number, dtype: DType): S;
+  /**
    * dst[m, n] += op(a)·op(b), one product (a gradient added straight into a leaf's .grad: matmul's backward
    * with a sink). Optional: without it the gradient is computed into fresh storage and added.
    */

@@ -5,7 +5,7 @@ import { Generator, defaultGenerator } from './random.js';
 import { Tensor, fromFunction } from './tensor.js';
 import { LoomError, ShapeError, fmtShape } from './errors.js';
 import {
-  add, concat, div, gatherRows, gt, lt, matmul, mul, reshape, slice, softmaxCrossEntropy, softmaxCrossEntropyComposed, sum, where,
+  add, concat, div, gatherRows, gt, affine, lt, matmul, mul, reshape, slice, softmaxCrossEntropy, softmaxCrossEntropyComposed, sum, where,
 } from './ops.js';
 import { normAxis } from './shape.js';
 
@@ -15,6 +15,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.shape[x.rank - 1] !== weight.shape[1]) {
     throw new ShapeError(`linear: 'x' ${fmtShape(x.shape)} has ${x.shape[x.rank - 1]} features, 'weight' ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
   }
+  if (bias && x.rank >= 2) return affine(x, weight, bias); // the bias added as the product is stored (ops.ts)
   const y = matmul(x, weight, false, true);
   return bias ? add(y, bias) : y;
 }

@@ -26,7 +26,7 @@ import { broadcastShapes, normAxes, normAxis, resolveShape, sameShape, sizeOf, t
 
 export type Primitive =
   | UnaryOp | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'where' | 'sum' | 'max' | 'expand'
-  | 'matmul' | 'reshape' | 'permute' | 'slice' | 'concat' | 'gatherRows' | 'logSoftmax' | 'softmaxCrossEntropy'
+  | 'matmul' | 'affine' | 'reshape' | 'permute' | 'slice' | 'concat' | 'gatherRows' | 'logSoftmax' | 'softmaxCrossEntropy'
   | 'recurrentSequence'; // fused/recurrent.ts
 
 type Backward = (grad: Tensor, sinks: readonly unknown[]) => readonly (Tensor | null)[];
@@ -238,29 +238,65 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     // Partial broadcasting of batch axes: materialise both to the full batch shape.
     return matmul(expand(a, [...batchShape, ar, ac]), expand(b, [...batchShape, br, bc]), transA, transB);
   }
-  return record('matmul', storage, outShape, a, [a, b], (g, sinks) => {
-    let ga: Tensor | null = null, gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      ga = transA ? matmul(b, g, transB, true) : matmul(g, b, false, !transB);
-      ga = sumTo(ga, a.shape);
+  return record('matmul', storage, outShape, a, [a, b], (g, sinks) => matmulGrads(a, b, transA, transB, k, n, g, sinks[1]));
+}
+
+/** matmul's backward: the gradients of a and b for out = op(a)·op(b) (k: the inner size, n: out's columns). */
+function matmulGrads(a: Tensor, b: Tensor, transA: boolean, transB: boolean, k: number, n: number, g: Tensor, sinkB: unknown): [Tensor | null, Tensor | null] {
+  let ga: Tensor | null = null, gb: Tensor | null = null;
+  if (a.requiresGrad) {
+    ga = transA ? matmul(b, g, transB, true) : matmul(g, b, false, !transB);
+    ga = sumTo(ga, a.shape);
+  }
+  const be = b.backend;
+  if (b.requiresGrad && sinkB != null && be.matmulAddInto && b.rank === 2 && (a.rank === 2 || !transA)) {
+    // A weight's gradient straight into its .grad: no [out, in] temporary, no extra pass to add it.
+    const rows = a.size / k; // a's rows, the batch folded in (the condition leaves transA to a 2-D a)
+    if (transB) be.matmulAddInto(sinkB, g.storage, a.storage, n, k, rows, true, transA, b.dtype);
+    else be.matmulAddInto(sinkB, a.storage, g.storage, k, n, rows, !transA, false, b.dtype);
+  } else if (b.requiresGrad) {
+    if (b.rank === 2 && a.rank > 2 && !transA) {
+      // b was shared by every batch entry: one product over the folded batch instead of many plus a sum.
+      const a2 = reshape(a, [-1, k]), g2 = reshape(g, [-1, n]);
+      gb = transB ? matmul(g2, a2, true, false) : matmul(a2, g2, true, false);
+    } else {
+      gb = transB ? matmul(g, a, true, transA) : matmul(a, g, !transA, false);
+      gb = sumTo(gb, b.shape);
     }
-    const be = b.backend;
-    if (b.requiresGrad && sinks[1] != null && be.matmulAddInto && b.rank === 2 && (a.rank === 2 || !transA)) {
-      // A weight's gradient straight into its .grad: no [out, in] temporary, no extra pass to add it.
-      const rows = a.size / k; // a's rows, the batch folded in (the condition leaves transA to a 2-D a)
-      if (transB) be.matmulAddInto(sinks[1], g.storage, a.storage, n, k, rows, true, transA, b.dtype);
-      else be.matmulAddInto(sinks[1], a.storage, g.storage, k, n, rows, !transA, false, b.dtype);
-    } else if (b.requiresGrad) {
-      if (b.rank === 2 && a.rank > 2 && !transA) {
-        // b was shared by every batch entry: one product over the folded batch instead of many plus a sum.
-        const a2 = reshape(a, [-1, k]), g2 = reshape(g, [-1, n]);
-        gb = transB ? matmul(g2, a2, true, false) : matmul(a2, g2, true, false);
-      } else {
-        gb = transB ? matmul(g, a, true, transA) : matmul(a, g, !transA, false);
-        gb = sumTo(gb, b.shape);
-      }
-    }
-    return [ga, gb];
+  }
+  return [ga, gb];
+}
+
+/**
+ * x · weightᵀ + bias over x's last axis (x [..., in], weight [out, in], bias [out]): PyTorch's F.linear with a
+ * bias (functional.ts `linear` calls it).
+ * A primitive rather than matmul then add because that add was a second full pass over the product and a
+ * second array of its size: ~7% of a WikiText-2 worker's CPU profile (logits [350, 33278] per worker). The
+ * backend adds the bias as each tile of the product is stored, after the product, so the values are bitwise
+ * those of matmul then add; a backend without `affine` gets exactly that composition. The backward is
+ * matmul's, plus the bias gradient summed over rows as add's backward does it.
+ */
+export function affine(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  checkPair('affine', x, weight);
+  checkPair('affine', x, bias);
+  checkFloat('affine', 'x', x);
+  if (x.rank < 2) throw new ShapeError(`affine: 'x' needs at least 2 dimensions [..., in], got ${fmtShape(x.shape)}`);
+  if (weight.rank !== 2) throw new ShapeError(`affine: 'weight' must be 2-D [out, in], got ${fmtShape(weight.shape)}`);
+  const [n, k] = weight.shape;
+  if (x.shape[x.rank - 1] !== k) {
+    throw new ShapeError(`affine: 'x' ${fmtShape(x.shape)} has ${x.shape[x.rank - 1]} features, 'weight' ${fmtShape(weight.shape)} expects ${k}`);
+  }
+  if (bias.rank !== 1 || bias.shape[0] !== n) {
+    throw new ShapeError(`affine: 'bias' must be [${n}] for 'weight' ${fmtShape(weight.shape)}, got ${fmtShape(bias.shape)}`);
+  }
+  const be = x.backend;
+  if (!be.affine) return add(matmul(x, weight, false, true), bias);
+  const outShape = [...x.shape.slice(0, -1), n];
+  const rows = sizeOf(outShape) / Math.max(n, 1);
+  const storage = be.affine(x.storage, weight.storage, bias.storage, rows, n, k, x.dtype);
+  return record('affine', storage, outShape, x, [x, weight, bias], (g, sinks) => {
+    const [gx, gw] = matmulGrads(x, weight, false, true, k, n, g, sinks[1]);
+    return [gx, gw, bias.requiresGrad ? sumTo(g, bias.shape) : null];
   });
 }
 

@@ -79,6 +79,27 @@ describe('wasm GEMM', () => {
         }
       });
 
+      it('adds a bias last, bit for bit the product followed by a float32 add, on every path', () => {
+        // Shapes around the tiles and blocks: small m reads B in place, k past KC adds the bias on the last
+        // depth block only, n past NC splits the bias across column blocks.
+        const rand = mulberry32(8);
+        const { rows: MR, cols: NR, kc: KC, nc: NC, smallM } = config;
+        const shapes = [[MR, NR, 5], [MR + 1, NR + 3, KC + 1], [smallM, 2 * NR + 1, 2 * KC + 3], [smallM + 2, NC + NR + 1, 9], [2, 7, 0]];
+        for (const [m, n, k] of shapes) {
+          for (const [tA, tB] of TRANSPOSES) for (const acc of [false, true]) {
+            const t = makeCase(rand, m, n, k, tA, tB, acc, true);
+            const bias = Float32Array.from({ length: n + 2 }, () => rand() * 2 - 1); // longer than n: the first n are used
+            const plain = run(gemm, t, Float32Array);
+            for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) plain[t.cOffset + i * t.ldc + j] = Math.fround(plain[t.cOffset + i * t.ldc + j] + bias[j]);
+            const c = t.c.slice();
+            kernel.gemm(tA, tB, m, n, k, t.a, t.aOffset, t.lda, t.b, t.bOffset, t.ldb, c, t.cOffset, t.ldc, acc, bias);
+            expect(Array.from(c)).toEqual(Array.from(plain)); // the padding between rows untouched too
+          }
+        }
+        expect(() => kernel.gemm(false, false, 1, 3, 1, new Float32Array(1), 0, 1, new Float32Array(3), 0, 3, new Float32Array(3), 0, 3, false, new Float32Array(2)))
+          .toThrow(/argument 'bias' is too short: the product has 3 columns, the bias 2 values/);
+      });
+
       it('handles empty products: m or n = 0 leaves C alone, k = 0 zeroes it unless accumulating', () => {
         const rand = mulberry32(6);
         for (const [m, n, k] of [[0, 5, 3], [4, 0, 3], [0, 0, 0], [3, 5, 0], [1, 1, 0]]) {

@@ -269,16 +269,34 @@ export class ReferenceBackend implements Backend<TypedArray> {
     return c;
   }
 
+  affine(x: Arr, w: Arr, bias: Arr, m: number, n: number, k: number, dtype: DType): Arr {
+    const y = allocArray(dtype, m * n) as FloatArray;
+    if (y.length === 0) return y;
+    // k = 0 (no input features) is just the bias; a leading dimension is at least 1 even then.
+    this.gemm(false, true, m, n, k, x as FloatArray, 0, Math.max(k, 1), w as FloatArray, 0, Math.max(k, 1), y, 0, n, false, bias as FloatArray);
+    return y;
+  }
+
   matmulAddInto(dst: Arr, a: Arr, b: Arr, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
     if (m === 0 || n === 0 || k === 0) return;
     this.gemm(transA, transB, m, n, k, a as FloatArray, 0, transA ? m : k, b as FloatArray, 0, transB ? k : n, dst as FloatArray, 0, n, true);
   }
 
-  /** The one GEMM entry point (C = op(A)·op(B), or C += with accumulate); faster backends override it. */
+  /**
+   * The one GEMM entry point (C = op(A)·op(B), or C += with accumulate), then + bias on every row of C when
+   * given (after the product, as a separate add would); faster backends override it.
+   */
   protected gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
-    c: FloatArray, cOff: number, ldc: number, accumulate = false): void {
-    gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+    c: FloatArray, cOff: number, ldc: number, accumulate = false, bias: FloatArray | null = null): void {
+    if (k > 0) gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+    else if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOff + i * ldc, cOff + i * ldc + n);
+    if (bias) {
+      for (let i = 0; i < m; i++) {
+        const row = cOff + i * ldc;
+        for (let j = 0; j < n; j++) c[row + j] += bias[j];
+      }
+    }
   }
 
   permute(x: Arr, shape: Shape, perm: readonly number[], dtype: DType): Arr {

@@ -1,7 +1,7 @@
 import { ReferenceBackend } from './reference.js';
 import { backend, registerBackend, setDefaultBackendChooser } from './registry.js';
 import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
-import { gemmReference, type FloatArray, type PinnedGemm } from '../kernels/gemm-reference.js';
+import { type FloatArray, type PinnedGemm } from '../kernels/gemm-reference.js';
 import { createSimdGates } from '../fused/recurrent-simd.js';
 import type { GateKernels } from '../fused/recurrent-kernel.js';
 import { createSimdSoftmaxCE } from '../fused/softmax-ce-simd.js';
@@ -38,11 +38,11 @@ export class WasmBackend extends ReferenceBackend {
 
   protected override gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
-    c: FloatArray, cOff: number, ldc: number, accumulate = false): void {
-    if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
-      this.kernel.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+    c: FloatArray, cOff: number, ldc: number, accumulate = false, bias: FloatArray | null = null): void {
+    if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array && (bias === null || bias instanceof Float32Array)) {
+      this.kernel.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, bias);
     } else {
-      gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+      super.gemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate, bias);
     }
   }
 

@@ -12,13 +12,16 @@ import { wasmApi, type WasmModule } from './runtime.js';
 export interface WasmGemm {
   /** true when the FMA (relaxed SIMD) build is in use. */
   readonly relaxed: boolean;
-  /** C[m×n] (+)= op(A)·op(B), exactly the contract of gemmReference, float32 only. */
+  /**
+   * C[m×n] (+)= op(A)·op(B), exactly the contract of gemmReference, float32 only. With a bias (n floats),
+   * every row of C then gets bias added, last: bitwise the product followed by a separate broadcast add.
+   */
   gemm(
     transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: Float32Array, aOffset: number, lda: number,
     b: Float32Array, bOffset: number, ldb: number,
     c: Float32Array, cOffset: number, ldc: number,
-    accumulate: boolean,
+    accumulate: boolean, bias?: Float32Array | null,
   ): void;
   /**
    * Packs op(B) (k×n; B stored n×k when transB) into this instance's memory once and returns a handle whose
@@ -176,13 +179,14 @@ class WasmGemmKernel implements WasmGemm {
     a: Float32Array, aOffset: number, lda: number,
     b: Float32Array, bOffset: number, ldb: number,
     c: Float32Array, cOffset: number, ldc: number,
-    accumulate: boolean,
+    accumulate: boolean, bias: Float32Array | null = null,
   ): void {
     checkGemmArgs('WasmGemm.gemm', transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
     for (const [name, x] of [['a', a], ['b', b], ['c', c]] as const) {
       if (!(x instanceof Float32Array)) throw new TypeError(`WasmGemm.gemm: argument '${name}' must be a Float32Array (float64 products go to gemmReference)`);
     }
-    this.multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, -1, c, cOffset, ldc, accumulate);
+    if (bias !== null) checkBias('WasmGemm.gemm', bias, n);
+    this.multiply(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, -1, c, cOffset, ldc, accumulate, bias);
   }
 
   pinB(transB: boolean, k: number, n: number, b: Float32Array, bOffset: number, ldb: number): PinnedGemm {
@@ -227,11 +231,14 @@ class WasmGemmKernel implements WasmGemm {
     a: Float32Array, aOffset: number, lda: number,
     b: Float32Array | null, bOffset: number, ldb: number, pinnedAt: number,
     c: Float32Array, cOffset: number, ldc: number,
-    accumulate: boolean,
+    accumulate: boolean, bias: Float32Array | null = null,
   ): void {
     if (m === 0 || n === 0) return;
     if (k === 0) {
-      if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
+      for (let i = 0; i < m; i++) {
+        if (!accumulate) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
+        if (bias) for (let j = 0; j < n; j++) c[cOffset + i * ldc + j] += bias[j];
+      }
       return;
     }
     const { rows: MR, cols: NR, kc: KC, mc: MC } = this.config;
@@ -240,7 +247,7 @@ class WasmGemmKernel implements WasmGemm {
     // A pinned B's panels start every NR columns, so its column blocks must too.
     const NC = pinned ? Math.max(NR, this.config.nc - (this.config.nc % NR)) : this.config.nc;
 
-    // Memory layout (bytes): [scratch][pinned Bs][packed A block][packed B block][A copy][B copy + pad][C copy]
+    // Memory layout (bytes): [scratch][pinned Bs][packed A block][packed B block][A copy][B copy + pad][C copy][bias]
     // (a pinned B needs neither the packed B block nor the B copy).
     const kcMax = Math.min(KC, k);
     const aRows = transA ? k : m, aCols = transA ? m : k;
@@ -253,9 +260,11 @@ class WasmGemmKernel implements WasmGemm {
     const bCopy = align64(aCopy + aPlan.floats * 4);
     // In place, the last B panel reads up to NR-1 floats past the end of a row (lanes that are discarded).
     const cCopy = align64(bCopy + (bPlan ? (bPlan.floats + NR) * 4 : 0));
-    const heap = this.reserve(cCopy + m * n * 4);
+    const biasCopy = align64(cCopy + m * n * 4);
+    const heap = this.reserve(biasCopy + (bias ? n * 4 : 0));
 
     copyIn(heap, aCopy >> 2, a, aOffset, lda, aRows, aCols, aPlan.ld);
+    if (bias) heap.set(bias.subarray(0, n), biasCopy >> 2);
     if (bPlan) copyIn(heap, bCopy >> 2, b!, bOffset, ldb, bRows, bCols, bPlan.ld);
     if (accumulate) copyIn(heap, cCopy >> 2, c, cOffset, ldc, m, n, n);
 
@@ -269,6 +278,7 @@ class WasmGemmKernel implements WasmGemm {
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
         const beta = accumulate || pc > 0 ? 1 : 0;
+        const biasAt = bias && pc + kc === k ? biasCopy + jc * 4 : 0; // added once, on the last depth block
         let pb: number, bks: number, bps: number;
         if (pinned) {
           // Panel jc/NR starts at pinnedAt + (jc/NR)·k·NR floats; depth pc is pc·NR floats into it.
@@ -288,7 +298,7 @@ class WasmGemmKernel implements WasmGemm {
         for (let ic = 0; ic < m; ic += MC) {
           const mc = Math.min(MC, m - ic);
           w.packA(aCopy + (ic * sai + pc * sap) * 4, sai * 4, sap * 4, mc, kc, packA);
-          w.macro(mc, nc, kc, packA, pb, bks, bps, cCopy + (ic * n + jc) * 4, n * 4, beta);
+          w.macro(mc, nc, kc, packA, pb, bks, bps, cCopy + (ic * n + jc) * 4, n * 4, beta, biasAt);
         }
       }
     }
@@ -336,6 +346,12 @@ class PinnedWasmB implements PinnedGemm {
     this.live = false;
     this.kernel.unpin(this.pin);
   }
+}
+
+/** A bias for an n-column product: a Float32Array of at least n values (the first n are used). */
+export function checkBias(fn: string, bias: ArrayLike<number>, n: number): void {
+  if (!(bias instanceof Float32Array)) throw new TypeError(`${fn}: argument 'bias' must be a Float32Array`);
+  if (bias.length < n) throw new RangeError(`${fn}: argument 'bias' is too short: the product has ${n} columns, the bias ${bias.length} values`);
 }
 
 /** Copies a rows×cols view (leading dimension ld) into heap at float index `at` with leading dimension ldMem. */

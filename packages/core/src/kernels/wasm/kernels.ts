@@ -34,7 +34,10 @@ export interface MicroKernelShape {
 const I32S = (count: number): ValType[] => Array.from({ length: count }, () => i32);
 
 /**
- * micro(pa, pb, bks, kc, c, ldcBytes, beta, mr, nr): C[mr×nr at c] (beta ? += : =) Apanel · Bpanel.
+ * micro(pa, pb, bks, kc, c, ldcBytes, beta, mr, nr, bias): C[mr×nr at c] (beta ? += : =) Apanel · Bpanel,
+ * then + bias[0..nr) on every row when bias ≠ 0 (a byte address; 0 is the scratch block, never a bias).
+ * The bias is added last, as (C + A·B) + bias, so a product with a bias epilogue on its last depth block is
+ * bitwise the product followed by a separate broadcast add: what `linear` saves is that add's pass and array.
  * pa: packed A panel (MR floats per kk); pb: B panel, next kk at pb + bks bytes; kc ≥ 1.
  * A full tile (mr = MR, nr = NR) is stored straight into C; an edge tile goes through the scratch
  * block so that only its valid mr×nr corner is written (zero-padded panel lanes are discarded).
@@ -43,8 +46,8 @@ export function emitMicroKernel({ rows: MR, cols: NR, fma }: MicroKernelShape): 
   if (NR % 4 !== 0 || NR <= 0 || MR <= 0) throw new RangeError(`emitMicroKernel: cols must be a positive multiple of 4 and rows positive, got ${MR}×${NR}`);
   if (MR * NR * 4 > SCRATCH_BYTES) throw new RangeError(`emitMicroKernel: a ${MR}×${NR} tile does not fit the ${SCRATCH_BYTES}-byte scratch block`);
   const NV = NR / 4;
-  const f = new FunctionBuilder(I32S(9), []);
-  const [pa, pb, bks, kc, c, ldc, beta, mr, nr] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const f = new FunctionBuilder(I32S(10), []);
+  const [pa, pb, bks, kc, c, ldc, beta, mr, nr, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const acc = Array.from({ length: MR * NV }, () => f.local(v128));
   const bv = Array.from({ length: NV }, () => f.local(v128));
   const av = f.local(v128);
@@ -64,13 +67,16 @@ export function emitMicroKernel({ rows: MR, cols: NR, fma }: MicroKernelShape): 
   });
 
   const row = f.local(i32);
-  const storeFull = (addC: boolean): void => {
+  // The B vectors are dead after the k loop: they hold the bias vectors in the store.
+  const storeFull = (addC: boolean, addBias: boolean): void => {
+    if (addBias) for (let v = 0; v < NV; v++) f.get(bias).v128Load(16 * v).set(bv[v]);
     f.get(c).set(row);
     for (let r = 0; r < MR; r++) {
       for (let v = 0; v < NV; v++) {
         f.get(row);
         if (addC) f.get(row).v128Load(16 * v).get(acc[r * NV + v]).f32x4Add();
         else f.get(acc[r * NV + v]);
+        if (addBias) f.get(bv[v]).f32x4Add();
         f.v128Store(16 * v);
       }
       if (r < MR - 1) f.incBy(row, ldc);
@@ -78,7 +84,7 @@ export function emitMicroKernel({ rows: MR, cols: NR, fma }: MicroKernelShape): 
   };
 
   const i = f.local(i32), j = f.local(i32), src = f.local(i32), addr = f.local(i32);
-  const storeEdge = (addC: boolean): void => {
+  const storeEdge = (addC: boolean, addBias: boolean): void => {
     f.get(c).set(row);
     f.i32Const(0).set(src); // scratch row i starts at i·NR·4
     f.forLt(i, 0, mr, 1, () => {
@@ -86,32 +92,39 @@ export function emitMicroKernel({ rows: MR, cols: NR, fma }: MicroKernelShape): 
         f.get(row).get(j).i32Const(2).i32Shl().i32Add().tee(addr);
         f.get(src).get(j).i32Const(2).i32Shl().i32Add().f32Load(0);
         if (addC) f.get(addr).f32Load(0).f32Add();
+        if (addBias) f.get(bias).get(j).i32Const(2).i32Shl().i32Add().f32Load(0).f32Add();
         f.f32Store(0);
       });
       f.incBy(row, ldc).inc(src, NR * 4);
     });
   };
 
+  const byFlags = (store: (addC: boolean, addBias: boolean) => void): void => {
+    f.get(bias).if(
+      () => { f.get(beta).if(() => store(true, true), () => store(false, true)); },
+      () => { f.get(beta).if(() => store(true, false), () => store(false, false)); },
+    );
+  };
   f.get(mr).i32Const(MR).i32Eq().get(nr).i32Const(NR).i32Eq().i32And().if(
-    () => { f.get(beta).if(() => storeFull(true), () => storeFull(false)); },
+    () => byFlags(storeFull),
     () => {
       for (let r = 0; r < MR; r++) for (let v = 0; v < NV; v++) f.i32Const(0).get(acc[r * NV + v]).v128Store((r * NR + 4 * v) * 4);
-      f.get(beta).if(() => storeEdge(true), () => storeEdge(false));
+      byFlags(storeEdge);
     },
   );
   return f;
 }
 
 /**
- * macro(mc, nc, kc, pa, pb, bks, bps, c, ldcBytes, beta): one mc×nc block of C from a packed A
+ * macro(mc, nc, kc, pa, pb, bks, bps, c, ldcBytes, beta, bias): one mc×nc block of C from a packed A
  * block (mc rows, panels of MR, each kc·MR floats) and a B block (panels of NR columns, panel p at
- * pb + p·bps bytes, kk-stride bks bytes). Loop order jr outer, ir inner: the B panel (kc·NR floats,
+ * pb + p·bps bytes, kk-stride bks bytes); bias ≠ 0: the byte address of the block's nc bias floats. Loop order jr outer, ir inner: the B panel (kc·NR floats,
  * 8–12 KiB for kc = 256) stays in L1 while the A block streams from L2.
  */
 export function emitMacroKernel(MR: number, NR: number, microIndex: number): FunctionBuilder {
-  const f = new FunctionBuilder(I32S(10), []);
-  const [mc, nc, kc, pa, pb, bks, bps, c, ldc, beta] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const j = f.local(i32), i = f.local(i32), nr = f.local(i32), mr = f.local(i32);
+  const f = new FunctionBuilder(I32S(11), []);
+  const [mc, nc, kc, pa, pb, bks, bps, c, ldc, beta, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const j = f.local(i32), i = f.local(i32), nr = f.local(i32), mr = f.local(i32), biasJ = f.local(i32);
   const paI = f.local(i32), cI = f.local(i32), aPanelBytes = f.local(i32), cPanelBytes = f.local(i32), rest = f.local(i32);
   f.get(kc).i32Const(MR * 4).i32Mul().set(aPanelBytes);
   f.get(ldc).i32Const(MR).i32Mul().set(cPanelBytes);
@@ -120,10 +133,12 @@ export function emitMacroKernel(MR: number, NR: number, microIndex: number): Fun
     f.get(nc).get(j).i32Sub().set(rest);
     f.i32Const(NR).get(rest).get(rest).i32Const(NR).i32GeS().select().set(nr);
     f.get(pa).set(paI).get(c).set(cI);
+    // biasJ = bias ? bias + 4j : 0
+    f.get(bias).get(j).i32Const(2).i32Shl().i32Add().i32Const(0).get(bias).select().set(biasJ);
     f.forLt(i, 0, mc, MR, () => {
       f.get(mc).get(i).i32Sub().set(rest);
       f.i32Const(MR).get(rest).get(rest).i32Const(MR).i32GeS().select().set(mr);
-      f.get(paI).get(pb).get(bks).get(kc).get(cI).get(ldc).get(beta).get(mr).get(nr).call(microIndex);
+      f.get(paI).get(pb).get(bks).get(kc).get(cI).get(ldc).get(beta).get(mr).get(nr).get(biasJ).call(microIndex);
       f.incBy(paI, aPanelBytes).incBy(cI, cPanelBytes);
     });
     f.incBy(pb, bps).inc(c, NR * 4);
@@ -238,7 +253,7 @@ function emitScalarPanel(
 
 export interface GemmModuleExports {
   memory: WasmMemory;
-  macro(mc: number, nc: number, kc: number, pa: number, pb: number, bks: number, bps: number, c: number, ldcBytes: number, beta: number): void;
+  macro(mc: number, nc: number, kc: number, pa: number, pb: number, bks: number, bps: number, c: number, ldcBytes: number, beta: number, bias: number): void;
   packA(src: number, xs: number, ks: number, count: number, kc: number, dst: number): void;
   packB(src: number, xs: number, ks: number, count: number, kc: number, dst: number): void;
 }
