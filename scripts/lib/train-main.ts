@@ -18,6 +18,7 @@ import { readRunCheckpoint } from './run-checkpoint.js';
 import { RunFolder, resolveResume } from './run-folder.js';
 import { plannedSteps, resolveWorkers, type TrainOutcome, type TrainRequest } from './trainer.js';
 import { LaneBatcher, TokenFile } from '@loom/data';
+import { onInterrupt } from '@loom/coordinator';
 
 export const DEFAULT_CONFIG = 'tiny-shakespeare';
 const USAGE = `usage: pnpm train [CONFIG] [--key=value ...] [--resume=RUN_FOLDER_OR_CHECKPOINT] [--help]
@@ -97,12 +98,12 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
   const progress = new ProgressBar({ logSeconds: config.train.logSeconds, stream: io.stream ?? process.stdout });
   const metrics = run.openMetrics();
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
+  // One Ctrl-C: stop after this step with a checkpoint; a second, later one: quit (onInterrupt ignores the copy
+  // of the first that pnpm relays).
+  const stopOnSigint = onInterrupt(() => {
     progress.message('interrupted: stopping after this step and writing a checkpoint (Ctrl-C again to quit now)');
     controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  });
 
   let lastValid: { loss: number; ppl: number; step: number } | null = null;
   let lastTokens = 0;
@@ -134,7 +135,7 @@ export async function train(argv: readonly string[], io: TrainIO = {}): Promise<
     outcome = await trainWithCoordinator({ ...request, workers, resumePath: resume?.path ?? null, windowsPerEpoch: windows });
   } finally {
     progress.done();
-    process.off('SIGINT', onSigint);
+    stopOnSigint();
   }
 
   const figures: [string, string][] = [

@@ -25,6 +25,7 @@ import {
 } from '@loom/core';
 import { LaneBatcher, TokenFile, type TokenSource } from '@loom/data';
 import { Packr } from 'msgpackr';
+import { onInterrupt } from './interrupt.js';
 import {
   ConfigError, describeConfig, isTokenSource, resolveConfig, type ResolvedConfig, type TokenSourceSpec, type TrainerConfig,
 } from './config.js';
@@ -293,12 +294,10 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
   /** run()'s body: attempts until one ends training, restarting the workers after each fault. */
   private async train(): Promise<TrainResult> {
     const cfg = this.config;
-    const onSigint = (): void => {
+    const stopOnSigint = this.options.handleSigint === false ? null : onInterrupt(() => {
       this.stopReason ??= 'SIGINT';
       this.log('trainer: SIGINT: finishing the current step, then saving a checkpoint (SIGINT again to kill)');
-      process.off('SIGINT', onSigint); // a second Ctrl-C gets Node's default: exit now
-    };
-    if (this.options.handleSigint !== false) process.on('SIGINT', onSigint);
+    });
     const faults: FaultReport[] = [];
     try {
       // The training workers take the threads of any evaluate() kept (after its calls in flight finish).
@@ -323,7 +322,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
         }
       }
     } finally {
-      process.off('SIGINT', onSigint);
+      stopOnSigint?.();
     }
   }
 
