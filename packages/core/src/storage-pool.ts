@@ -14,8 +14,13 @@
  * after its run ends: copy out what outlives it, as the coordinator's workers copy the carried
  * hidden state. Parameters, their gradients (a leaf's first .grad is allocated outside the pool) and
  * anything allocated outside a run are never touched.
+ *
+ * Where the wasm backend runs, float32 arrays come from the thread's wasm heap (kernels/wasm/heap.ts), where
+ * its GEMM reads and writes them without copying. The heap never frees: a pool's arrays are kept for the
+ * thread's lifetime, so make one pool per loop (as each coordinator worker does), not one per step.
  */
 import { arrayType, type DType, type TypedArray } from './dtype.js';
+import { activeHeap } from './kernels/wasm/heap.js';
 
 /** The pool that allocArray draws from now (one per thread: every worker thread has its own module state). */
 let active: StoragePool | null = null;
@@ -61,7 +66,7 @@ export class StoragePool {
       a.fill(0);
       this.stats.reused++;
     } else {
-      a = new arrayType[dtype](size);
+      a = (dtype === 'float32' ? activeHeap()?.allocFloat32(size) : null) ?? new arrayType[dtype](size);
       this.stats.allocated++;
     }
     this.taken.push(a);

@@ -1,6 +1,7 @@
 import { ReferenceBackend } from './reference.js';
 import { backend, registerBackend, setDefaultBackendChooser } from './registry.js';
-import { createWasmGemm, type WasmGemm } from '../kernels/wasm/index.js';
+import { createWasmGemm, wasmSimdSupported, type WasmGemm } from '../kernels/wasm/index.js';
+import { claimThreadHeap } from '../kernels/wasm/heap.js';
 import { type FloatArray, type PinnedGemm } from '../kernels/gemm-reference.js';
 import { createSimdGates } from '../fused/recurrent-simd.js';
 import type { GateKernels } from '../fused/recurrent-kernel.js';
@@ -54,7 +55,8 @@ export class WasmBackend extends ReferenceBackend {
 
 function makeWasm(relaxed: boolean | 'auto'): () => WasmBackend {
   return () => {
-    const kernel = createWasmGemm({ relaxed });
+    // The first wasm backend of a thread runs in the thread's heap, where the storage pool puts its arrays.
+    const kernel = createWasmGemm({ relaxed, heap: wasmSimdSupported() ? claimThreadHeap() : null });
     if (!kernel) throw new Error('backend: this runtime has no WebAssembly SIMD; use the reference backend');
     return new WasmBackend(kernel);
   };

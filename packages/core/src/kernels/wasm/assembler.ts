@@ -207,10 +207,11 @@ export class FunctionBuilder {
 
 interface FunctionEntry { name: string | null; fn: FunctionBuilder }
 
-/** Collects functions and one memory, and writes the module's bytes. */
+/** Collects functions and one memory (its own, or an imported shared one), and writes the module's bytes. */
 export class ModuleBuilder {
   private readonly functions: FunctionEntry[] = [];
   private memory: { minPages: number; exportName: string } | null = null;
+  private importedMemory: { module: string; name: string; minPages: number; maxPages: number } | null = null;
 
   /** Adds a function and returns its index (for `call`). `exportName` null keeps it internal. */
   addFunction(exportName: string | null, fn: FunctionBuilder): number {
@@ -221,6 +222,13 @@ export class ModuleBuilder {
   /** Declares the module's own (non-shared, growable) memory, exported so the host can read and grow it. */
   setMemory(minPages: number, exportName = 'memory'): void {
     this.memory = { minPages, exportName };
+    this.importedMemory = null;
+  }
+
+  /** Imports a shared memory as memory 0 instead (module.name; the host passes a WebAssembly.Memory with shared: true). */
+  importSharedMemory(module: string, name: string, minPages: number, maxPages: number): void {
+    this.importedMemory = { module, name, minPages, maxPages };
+    this.memory = null;
   }
 
   encode(): Uint8Array {
@@ -242,6 +250,17 @@ export class ModuleBuilder {
       types.push(...fn.results);
     }
     section(1, types);
+
+    if (this.importedMemory) {
+      const { module, name, minPages, maxPages } = this.importedMemory;
+      const imports: number[] = [1];
+      utf8Name(imports, module);
+      utf8Name(imports, name);
+      imports.push(0x02, 0x03); // a memory; limits: shared, with a maximum
+      uleb(imports, minPages);
+      uleb(imports, maxPages);
+      section(2, imports);
+    }
 
     const funcs: number[] = [];
     uleb(funcs, this.functions.length);

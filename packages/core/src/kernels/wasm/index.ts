@@ -1,6 +1,8 @@
 // The WebAssembly SIMD GEMM: one instance per thread, its own linear memory, operands copied in
 // and C copied out on every call (the caller's arrays are ordinary, possibly shared, Float32Arrays),
-// except a right operand pinned with pinB, which is packed into that memory once for many calls.
+// except a right operand pinned with pinB, which is packed into that memory once for many calls, and
+// operands that already live in its memory: an instance made with the thread's heap (heap.ts, the wasm
+// backend's) reads and writes the storage pool's arrays in place.
 // See docs/kernels.md for the layout, the blocking and the measured figures.
 
 import v8 from 'node:v8';
@@ -8,6 +10,7 @@ import { checkCounts, checkGemmArgs, checkOperand, type PinnedGemm } from '../ge
 import { SCRATCH_BYTES, buildGemmModule, type GemmModuleExports, type MicroKernelShape } from './kernels.js';
 import { FunctionBuilder, ModuleBuilder, v128 } from './assembler.js';
 import { wasmApi, type WasmModule } from './runtime.js';
+import { HEAP_MAX_PAGES, WORKSPACE_BYTES, type WasmHeap } from './heap.js';
 
 export interface WasmGemm {
   /** true when the FMA (relaxed SIMD) build is in use. */
@@ -90,14 +93,15 @@ export function relaxedSimdSupported(): boolean {
   return relaxedSupported;
 }
 
-// Compiled once per thread and tile shape; each createWasmGemm call gets its own instance (and memory).
+// Compiled once per thread, tile shape and memory kind; each createWasmGemm call gets its own instance
+// (and memory, or the heap it was given).
 const moduleCache = new Map<string, WasmModule>();
-function compiledModule(shape: MicroKernelShape): WasmModule {
+function compiledModule(shape: MicroKernelShape, heap: boolean): WasmModule {
   if (!wasmApi) throw new Error('WasmGemm: this runtime has no WebAssembly');
-  const key = `${shape.rows}x${shape.cols}${shape.fma ? 'fma' : ''}`;
+  const key = `${shape.rows}x${shape.cols}${shape.fma ? 'fma' : ''}${heap ? 'heap' : ''}`;
   let mod = moduleCache.get(key);
   if (mod === undefined) {
-    mod = new wasmApi.Module(buildGemmModule(shape));
+    mod = new wasmApi.Module(buildGemmModule(shape, heap ? HEAP_MAX_PAGES : 0));
     moduleCache.set(key, mod);
   }
   return mod;
@@ -107,29 +111,32 @@ function compiledModule(shape: MicroKernelShape): WasmModule {
  * Compiles and instantiates the kernels (synchronously). Returns null when the runtime lacks SIMD.
  * options.relaxed: 'auto' (default) uses relaxed SIMD when it validates, enabling V8's flag first;
  * true requires it (throws when unavailable); false uses plain SIMD128.
+ * options.heap: run in this heap (heap.ts) instead of a memory of its own, reading and writing the arrays
+ * that live there in place. One instance per heap: they would share its workspace.
  */
-export function createWasmGemm(options: { relaxed?: boolean | 'auto' } = {}): WasmGemm | null {
+export function createWasmGemm(options: { relaxed?: boolean | 'auto'; heap?: WasmHeap | null } = {}): WasmGemm | null {
   const relaxed = options.relaxed ?? 'auto';
   if (relaxed !== 'auto' && typeof relaxed !== 'boolean') {
     throw new TypeError(`createWasmGemm: options.relaxed must be true, false or 'auto', got ${String(relaxed)}`);
   }
   if (!wasmSimdSupported()) return null;
-  if (relaxed === false) return createWasmGemmWithConfig(PLAIN_CONFIG);
-  if (relaxedSimdSupported()) return createWasmGemmWithConfig(RELAXED_CONFIG);
+  const heap = options.heap ?? null;
+  if (relaxed === false) return createWasmGemmWithConfig(PLAIN_CONFIG, heap);
+  if (relaxedSimdSupported()) return createWasmGemmWithConfig(RELAXED_CONFIG, heap);
   if (relaxed === true) throw new Error('createWasmGemm: options.relaxed is true but this runtime does not validate relaxed SIMD (f32x4.relaxed_madd)');
-  return createWasmGemmWithConfig(PLAIN_CONFIG);
+  return createWasmGemmWithConfig(PLAIN_CONFIG, heap);
 }
 
-/** Builds a kernel for explicit parameters (tuning, benchmarks). Throws if the runtime cannot compile it. */
-export function createWasmGemmWithConfig(config: WasmGemmConfig): WasmGemm {
+/** Builds a kernel for explicit parameters (tuning, benchmarks, tests). Throws if the runtime cannot compile it. */
+export function createWasmGemmWithConfig(config: WasmGemmConfig, heap: WasmHeap | null = null): WasmGemm {
   for (const key of ['rows', 'cols', 'kc', 'mc', 'nc'] as const) {
     if (!Number.isInteger(config[key]) || config[key] <= 0) throw new RangeError(`createWasmGemmWithConfig: config.${key} must be a positive integer, got ${config[key]}`);
   }
   if (!Number.isInteger(config.smallM) || config.smallM < 0) throw new RangeError(`createWasmGemmWithConfig: config.smallM must be a non-negative integer, got ${config.smallM}`);
   if (config.fma && !relaxedSimdSupported()) throw new Error('createWasmGemmWithConfig: config.fma needs relaxed SIMD, which this runtime does not validate');
-  const module = compiledModule(config); // throws when there is no WebAssembly
-  const instance = new wasmApi!.Instance(module, {});
-  return new WasmGemmKernel(config, instance.exports as unknown as GemmModuleExports);
+  const module = compiledModule(config, heap !== null); // throws when there is no WebAssembly
+  const instance = new wasmApi!.Instance(module, heap ? { env: { memory: heap.memory } } : {});
+  return new WasmGemmKernel(config, instance.exports as unknown as GemmModuleExports, heap);
 }
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
@@ -149,7 +156,11 @@ function copyPlan(rows: number, cols: number, ld: number): { ld: number; floats:
 
 class WasmGemmKernel implements WasmGemm {
   readonly relaxed: boolean;
+  /** A view of the whole memory as floats (refreshed when it grows). */
   private heap: Float32Array;
+  private readonly memory: { readonly buffer: ArrayBufferLike; grow(pages: number): number };
+  /** The end of the space this kernel may use for itself: the heap's workspace zone, or 2 GiB. */
+  private readonly limit: number;
 
   /**
    * Pinned operands live in [SCRATCH_BYTES, arenaEnd), most recent last; each call's own regions start at
@@ -159,19 +170,30 @@ class WasmGemmKernel implements WasmGemm {
   private pins: { end: number; live: boolean }[] = [];
   private arenaEnd = SCRATCH_BYTES;
 
-  constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports) {
+  constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports, private readonly shared: WasmHeap | null) {
     this.relaxed = config.fma;
-    this.heap = new Float32Array(wasm.memory.buffer);
+    this.memory = shared ? shared.memory : wasm.memory;
+    this.limit = shared ? WORKSPACE_BYTES : MAX_BYTES;
+    this.heap = new Float32Array(this.memory.buffer);
   }
 
-  /** Grows memory to at least `bytes` and refreshes the view (growth detaches the old ArrayBuffer). */
+  /** Grows memory to at least `bytes` and refreshes the view (growth detaches an unshared memory's ArrayBuffer). */
   private reserve(bytes: number, fn = 'WasmGemm.gemm'): Float32Array {
-    if (bytes > MAX_BYTES) throw new RangeError(`${fn}: the operands need ${bytes} bytes of wasm memory, more than the 2 GiB the kernels address`);
-    const memory = this.wasm.memory;
-    const have = memory.buffer.byteLength;
-    if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
-    if (this.heap.buffer !== memory.buffer) this.heap = new Float32Array(memory.buffer);
+    if (bytes > this.limit) throw new RangeError(`${fn}: the operands need ${bytes} bytes of wasm memory, more than the ${this.limit / 2 ** 30} GiB this kernel has for them`);
+    if (this.shared) {
+      this.shared.ensure(bytes);
+    } else {
+      const have = this.memory.buffer.byteLength;
+      if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    }
+    if (this.heap.buffer !== this.memory.buffer) this.heap = new Float32Array(this.memory.buffer);
     return this.heap;
+  }
+
+  /** The byte address of x[offset] when x lives in this kernel's memory (the thread heap), else -1. */
+  private addressIn(x: Float32Array, offset: number): number {
+    const at = this.shared ? this.shared.addressOf(x) : -1;
+    return at < 0 ? -1 : at + offset * 4;
   }
 
   gemm(
@@ -248,29 +270,35 @@ class WasmGemmKernel implements WasmGemm {
     const NC = pinned ? Math.max(NR, this.config.nc - (this.config.nc % NR)) : this.config.nc;
 
     // Memory layout (bytes): [scratch][pinned Bs][packed A block][packed B block][A copy][B copy + pad][C copy][bias]
-    // (a pinned B needs neither the packed B block nor the B copy).
+    // (a pinned B needs neither the packed B block nor the B copy; an operand in the heap needs no copy).
     const kcMax = Math.min(KC, k);
     const aRows = transA ? k : m, aCols = transA ? m : k;
     const bRows = transB ? n : k, bCols = transB ? k : n;
-    const aPlan = copyPlan(aRows, aCols, lda);
-    const bPlan = pinned ? null : copyPlan(bRows, bCols, ldb);
+    const aAt = this.addressIn(a, aOffset);
+    const bAt = pinned ? -1 : this.addressIn(b!, bOffset);
+    const cAt = this.addressIn(c, cOffset);
+    const aPlan = aAt >= 0 ? null : copyPlan(aRows, aCols, lda);
+    const bPlan = pinned || bAt >= 0 ? null : copyPlan(bRows, bCols, ldb);
     const packA = this.arenaEnd;
     const packB = align64(packA + roundUp(Math.min(MC, m), MR) * kcMax * 4);
     const aCopy = align64(packB + (inPlaceB || pinned ? 0 : roundUp(Math.min(NC, n), NR) * kcMax * 4));
-    const bCopy = align64(aCopy + aPlan.floats * 4);
+    const bCopy = align64(aCopy + (aPlan ? aPlan.floats * 4 : 0));
     // In place, the last B panel reads up to NR-1 floats past the end of a row (lanes that are discarded).
     const cCopy = align64(bCopy + (bPlan ? (bPlan.floats + NR) * 4 : 0));
-    const biasCopy = align64(cCopy + m * n * 4);
+    const biasCopy = align64(cCopy + (cAt >= 0 ? 0 : m * n * 4));
     const heap = this.reserve(biasCopy + (bias ? n * 4 : 0));
 
-    copyIn(heap, aCopy >> 2, a, aOffset, lda, aRows, aCols, aPlan.ld);
+    if (aPlan) copyIn(heap, aCopy >> 2, a, aOffset, lda, aRows, aCols, aPlan.ld);
     if (bias) heap.set(bias.subarray(0, n), biasCopy >> 2);
     if (bPlan) copyIn(heap, bCopy >> 2, b!, bOffset, ldb, bRows, bCols, bPlan.ld);
-    if (accumulate) copyIn(heap, cCopy >> 2, c, cOffset, ldc, m, n, n);
+    if (accumulate && cAt < 0) copyIn(heap, cCopy >> 2, c, cOffset, ldc, m, n, n);
 
-    // Element (i, p) of op(A) is at aCopy + (i·sai + p·sap)·4; element (p, j) of op(B) at bCopy + (p·sbp + j·sbj)·4.
-    const sai = transA ? 1 : aPlan.ld, sap = transA ? aPlan.ld : 1;
-    const bLd = bPlan ? bPlan.ld : 0;
+    // Element (i, p) of op(A) is at aBase + (i·sai + p·sap)·4; element (p, j) of op(B) at bBase + (p·sbp + j·sbj)·4;
+    // element (i, j) of C at cBase + (i·cLd + j)·4. Each is the caller's array in the heap, or its copy.
+    const aBase = aPlan ? aCopy : aAt, aLd = aPlan ? aPlan.ld : lda;
+    const bBase = bPlan ? bCopy : bAt, bLd = bPlan ? bPlan.ld : ldb;
+    const cBase = cAt >= 0 ? cAt : cCopy, cLd = cAt >= 0 ? ldc : n;
+    const sai = transA ? 1 : aLd, sap = transA ? aLd : 1;
     const sbp = transB ? 1 : bLd, sbj = transB ? bLd : 1;
     const w = this.wasm;
     for (let jc = 0; jc < n; jc += NC) {
@@ -286,27 +314,28 @@ class WasmGemmKernel implements WasmGemm {
           bks = NR * 4;
           bps = k * NR * 4;
         } else if (inPlaceB) {
-          pb = bCopy + (pc * sbp + jc) * 4;
+          pb = bBase + (pc * sbp + jc) * 4;
           bks = sbp * 4;
           bps = NR * 4;
         } else {
-          w.packB(bCopy + (pc * sbp + jc * sbj) * 4, sbj * 4, sbp * 4, nc, kc, packB);
+          w.packB(bBase + (pc * sbp + jc * sbj) * 4, sbj * 4, sbp * 4, nc, kc, packB);
           pb = packB;
           bks = NR * 4;
           bps = kc * NR * 4;
         }
         for (let ic = 0; ic < m; ic += MC) {
           const mc = Math.min(MC, m - ic);
-          w.packA(aCopy + (ic * sai + pc * sap) * 4, sai * 4, sap * 4, mc, kc, packA);
-          w.macro(mc, nc, kc, packA, pb, bks, bps, cCopy + (ic * n + jc) * 4, n * 4, beta, biasAt);
+          w.packA(aBase + (ic * sai + pc * sap) * 4, sai * 4, sap * 4, mc, kc, packA);
+          w.macro(mc, nc, kc, packA, pb, bks, bps, cBase + (ic * cLd + jc) * 4, cLd * 4, beta, biasAt);
         }
       }
     }
+    if (cAt >= 0) return; // written in place
 
     // C back out, row by row when the caller's rows are not contiguous (never touch the gaps).
-    const cBase = cCopy >> 2;
-    if (ldc === n) c.set(heap.subarray(cBase, cBase + m * n), cOffset);
-    else for (let i = 0; i < m; i++) c.set(heap.subarray(cBase + i * n, cBase + (i + 1) * n), cOffset + i * ldc);
+    const cFloat = cCopy >> 2;
+    if (ldc === n) c.set(heap.subarray(cFloat, cFloat + m * n), cOffset);
+    else for (let i = 0; i < m; i++) c.set(heap.subarray(cFloat + i * n, cFloat + (i + 1) * n), cOffset + i * ldc);
   }
 }
 

@@ -258,13 +258,17 @@ export interface GemmModuleExports {
   packB(src: number, xs: number, ks: number, count: number, kc: number, dst: number): void;
 }
 
-/** The whole GEMM module for one tile shape: exports memory, macro, packA, packB. */
-export function buildGemmModule(shape: MicroKernelShape): Uint8Array {
+/**
+ * The whole GEMM module for one tile shape: exports macro, packA, packB, and its own memory; or, with
+ * heapMaxPages > 0, imports env.memory (a shared memory of at most that many pages: the thread heap).
+ */
+export function buildGemmModule(shape: MicroKernelShape, heapMaxPages = 0): Uint8Array {
   const mod = new ModuleBuilder();
   const micro = mod.addFunction(null, emitMicroKernel(shape));
   mod.addFunction('macro', emitMacroKernel(shape.rows, shape.cols, micro));
   mod.addFunction('packA', emitPack(shape.rows));
   mod.addFunction('packB', emitPack(shape.cols));
-  mod.setMemory(1);
+  if (heapMaxPages > 0) mod.importSharedMemory('env', 'memory', 1, heapMaxPages);
+  else mod.setMemory(1);
   return mod.encode();
 }
