@@ -141,6 +141,7 @@ def main():
     per_epoch = math.ceil((train.size(0) - 1) / a.bptt)
     total = a.epochs * per_epoch if a.max_steps == 0 else min(a.max_steps, a.epochs * per_epoch)
     step, tokens, train_seconds, last_log = 0, 0, 0.0, time.perf_counter()
+    first = None  # (seconds, tokens) at the end of step 1: speed after it excludes the first step's warm-up
     history = []
     for epoch in range(a.epochs):
         if step >= total:
@@ -164,6 +165,8 @@ def main():
             step += 1
             tokens += y.numel()
             now = time.perf_counter()
+            if step == 1:
+                first = (train_seconds + now - t0, tokens)
             if now - last_log >= a.log_seconds or step == total:
                 last_log = now
                 elapsed = train_seconds + now - t0
@@ -178,6 +181,7 @@ def main():
     out = {
         'system': 'pytorch', 'torch': torch.__version__, 'device': a.device, 'threads': torch.get_num_threads(), 'steps': step,
         'tokens': tokens, 'train_seconds': train_seconds, 'train_tokens_per_second': tokens / train_seconds,
+        'steady_tokens_per_second': (tokens - first[1]) / (train_seconds - first[0]) if first and step > 1 else None,
         'valid_loss': history[-1]['valid_loss'], 'valid_ppl': history[-1]['valid_ppl'],
         'test_loss': t, 'test_ppl': math.exp(t), 'wall_seconds': wall, 'history': history, 'args': vars(a),
     }
