@@ -271,7 +271,7 @@ function matmulGrads(a: Tensor, b: Tensor, transA: boolean, transB: boolean, k: 
  * x · weightᵀ + bias over x's last axis (x [..., in], weight [out, in], bias [out]): PyTorch's F.linear with a
  * bias (functional.ts `linear` calls it).
  * A primitive rather than matmul then add because that add was a second full pass over the product and a
- * second array of its size: ~7% of a WikiText-2 worker's CPU profile (logits [350, 33278] per worker). The
+ * second array of its size: ~7% of a WikiText-2 worker's CPU profile (logits [200, 33278] per worker). The
  * backend adds the bias as each tile of the product is stored, after the product, so the values are bitwise
  * those of matmul then add; a backend without `affine` gets exactly that composition. The backward is
  * matmul's, plus the bias gradient summed over rows as add's backward does it.
