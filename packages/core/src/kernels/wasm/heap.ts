@@ -79,15 +79,10 @@ export class WasmHeap {
   addressOf(x: Float32Array): number {
     return this.generations.has(x.buffer) ? x.byteOffset : -1;
   }
-
-  /** Bytes handed out to arrays so far (for tests and benchmarks). */
-  get arrayBytes(): number {
-    return this.top - WORKSPACE_BYTES;
-  }
 }
 
-let threadHeap: WasmHeap | null | undefined;
-let claimed = false;
+/** This thread's heap once the first claim was made (null: the runtime cannot make one); undefined before. */
+let claimedHeap: WasmHeap | null | undefined;
 
 /** Whether this runtime has shared WebAssembly memories (Node ≥ 16 does; a runtime without them copies). */
 function sharedMemorySupported(): boolean {
@@ -104,14 +99,12 @@ function sharedMemorySupported(): boolean {
  * already claimed or the runtime cannot make one. Claiming it is what turns pooled arrays into heap arrays.
  */
 export function claimThreadHeap(): WasmHeap | null {
-  if (claimed) return null;
-  threadHeap ??= sharedMemorySupported() ? new WasmHeap() : null;
-  if (threadHeap === null) return null;
-  claimed = true;
-  return threadHeap;
+  if (claimedHeap !== undefined) return null;
+  claimedHeap = sharedMemorySupported() ? new WasmHeap() : null;
+  return claimedHeap;
 }
 
 /** The claimed heap of this thread, if any: where the storage pool puts float32 arrays. */
 export function activeHeap(): WasmHeap | null {
-  return claimed ? threadHeap ?? null : null;
+  return claimedHeap ?? null;
 }
