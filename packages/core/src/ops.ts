@@ -291,8 +291,9 @@ export function affine(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   }
   const be = x.backend;
   if (!be.affine) return add(matmul(x, weight, false, true), bias);
-  const outShape = [...x.shape.slice(0, -1), n];
-  const rows = sizeOf(outShape) / Math.max(n, 1);
+  const lead = x.shape.slice(0, -1); // the rows: every axis of x but the last, folded
+  const outShape = [...lead, n];
+  const rows = sizeOf(lead);
   const storage = be.affine(x.storage, weight.storage, bias.storage, rows, n, k, x.dtype);
   return record('affine', storage, outShape, x, [x, weight, bias], (g, sinks) => {
     const [gx, gw] = matmulGrads(x, weight, false, true, k, n, g, sinks[1]);

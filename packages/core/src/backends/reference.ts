@@ -1,6 +1,6 @@
 import type { Backend, BinaryOp, ReduceOp, UnaryOp } from '../backend.js';
 import { allocArray, arrayType, type DType, type FloatArray, type TypedArray } from '../dtype.js';
-import { gemmReference, pinReference, type PinnedGemm } from '../kernels/gemm-reference.js';
+import { addBiasRows, gemmReference, pinReference, type PinnedGemm } from '../kernels/gemm-reference.js';
 import {
   jsGates, recurrentBackwardHost, recurrentForwardHost, type GateKernels, type Gemm, type PinGemm, type RecurrentGradients, type RecurrentSpec,
 } from '../fused/recurrent-kernel.js';
@@ -289,14 +289,8 @@ export class ReferenceBackend implements Backend<TypedArray> {
   protected gemm(transA: boolean, transB: boolean, m: number, n: number, k: number,
     a: FloatArray, aOff: number, lda: number, b: FloatArray, bOff: number, ldb: number,
     c: FloatArray, cOff: number, ldc: number, accumulate = false, bias: FloatArray | null = null): void {
-    if (k > 0) gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
-    else if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOff + i * ldc, cOff + i * ldc + n);
-    if (bias) {
-      for (let i = 0; i < m; i++) {
-        const row = cOff + i * ldc;
-        for (let j = 0; j < n; j++) c[row + j] += bias[j];
-      }
-    }
+    gemmReference(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+    if (bias) addBiasRows(c, cOff, ldc, m, n, bias);
   }
 
   permute(x: Arr, shape: Shape, perm: readonly number[], dtype: DType): Arr {

@@ -140,3 +140,11 @@ export function pinReference(transB: boolean, k: number, n: number, b: FloatArra
     },
   };
 }
+
+/** c[i, j] += bias[j] on every row of an m×n view: the bias of a product, added after it as a separate add would. */
+export function addBiasRows(c: FloatArray, cOffset: number, ldc: number, m: number, n: number, bias: ArrayLike<number>): void {
+  for (let i = 0; i < m; i++) {
+    const row = cOffset + i * ldc;
+    for (let j = 0; j < n; j++) c[row + j] += bias[j];
+  }
+}

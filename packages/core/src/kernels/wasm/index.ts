@@ -6,7 +6,7 @@
 // See docs/kernels.md for the layout, the blocking and the measured figures.
 
 import v8 from 'node:v8';
-import { checkCounts, checkGemmArgs, checkOperand, type PinnedGemm } from '../gemm-reference.js';
+import { addBiasRows, checkCounts, checkGemmArgs, checkOperand, type PinnedGemm } from '../gemm-reference.js';
 import { SCRATCH_BYTES, buildGemmModule, type GemmModuleExports, type MicroKernelShape } from './kernels.js';
 import { FunctionBuilder, ModuleBuilder, v128 } from './assembler.js';
 import { wasmApi, type WasmModule } from './runtime.js';
@@ -170,18 +170,18 @@ class WasmGemmKernel implements WasmGemm {
   private pins: { end: number; live: boolean }[] = [];
   private arenaEnd = SCRATCH_BYTES;
 
-  constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports, private readonly shared: WasmHeap | null) {
+  constructor(private readonly config: WasmGemmConfig, private readonly wasm: GemmModuleExports, private readonly threadHeap: WasmHeap | null) {
     this.relaxed = config.fma;
-    this.memory = shared ? shared.memory : wasm.memory;
-    this.limit = shared ? WORKSPACE_BYTES : MAX_BYTES;
+    this.memory = threadHeap ? threadHeap.memory : wasm.memory;
+    this.limit = threadHeap ? WORKSPACE_BYTES : MAX_BYTES;
     this.heap = new Float32Array(this.memory.buffer);
   }
 
   /** Grows memory to at least `bytes` and refreshes the view (growth detaches an unshared memory's ArrayBuffer). */
   private reserve(bytes: number, fn = 'WasmGemm.gemm'): Float32Array {
     if (bytes > this.limit) throw new RangeError(`${fn}: the operands need ${bytes} bytes of wasm memory, more than the ${this.limit / 2 ** 30} GiB this kernel has for them`);
-    if (this.shared) {
-      this.shared.ensure(bytes);
+    if (this.threadHeap) {
+      this.threadHeap.ensure(bytes);
     } else {
       const have = this.memory.buffer.byteLength;
       if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
@@ -192,7 +192,7 @@ class WasmGemmKernel implements WasmGemm {
 
   /** The byte address of x[offset] when x lives in this kernel's memory (the thread heap), else -1. */
   private addressIn(x: Float32Array, offset: number): number {
-    const at = this.shared ? this.shared.addressOf(x) : -1;
+    const at = this.threadHeap ? this.threadHeap.addressOf(x) : -1;
     return at < 0 ? -1 : at + offset * 4;
   }
 
@@ -257,10 +257,8 @@ class WasmGemmKernel implements WasmGemm {
   ): void {
     if (m === 0 || n === 0) return;
     if (k === 0) {
-      for (let i = 0; i < m; i++) {
-        if (!accumulate) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
-        if (bias) for (let j = 0; j < n; j++) c[cOffset + i * ldc + j] += bias[j];
-      }
+      if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOffset + i * ldc, cOffset + i * ldc + n);
+      if (bias) addBiasRows(c, cOffset, ldc, m, n, bias);
       return;
     }
     const { rows: MR, cols: NR, kc: KC, mc: MC } = this.config;
