@@ -2,14 +2,12 @@
 // model trained with and without it, on 1 and 2 workers, gives the same losses step for step. (A buffer
 // owned both by the pool and by the recurrent kernels' own scratch pool once made step 3 differ.)
 import { describe, expect, it } from 'vitest';
+import { Generator } from '@loom/core';
 import { Trainer, type StepEvent } from '@loom/coordinator';
 
 const V = 300;
-let seed = 7;
-const ids = Int32Array.from({ length: 20 * 160 }, () => {
-  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-  return Math.floor((seed / 2 ** 32) * V);
-});
+const rng = new Generator(7);
+const ids = Int32Array.from({ length: 20 * 160 }, () => rng.int(V));
 
 async function losses(workers: number, recycleStorage: boolean): Promise<number[]> {
   const trainer = new Trainer({

@@ -16,5 +16,5 @@ export {
   Trainer, WorkerFault, checkpointExtra, train, type EvalResult, type EvaluateOptions, type TrainResult, type TrainerOptions,
 } from './trainer.js';
 export type { SequenceModel } from './model.js';
-export { RELAY_WINDOW_MS, onInterrupt } from './interrupt.js';
+export { onInterrupt } from './interrupt.js';
 export { CHUNK, globalNorm, reduceSlice, type SliceBounds } from './reduce.js';

@@ -9,19 +9,19 @@
  */
 
 /** SIGINTs closer than this to the first one are the same Ctrl-C, relayed. */
-export const RELAY_WINDOW_MS = 1000;
+const RELAY_WINDOW_MS = 1000;
 
 /**
  * Calls onStop on the first SIGINT, and process.exit(130) on a later one (more than RELAY_WINDOW_MS after
  * it). Returns the function that removes the handler.
  */
-export function onInterrupt(onStop: () => void, now: () => number = Date.now): () => void {
+export function onInterrupt(onStop: () => void): () => void {
   let first: number | null = null;
   const handler = (): void => {
     if (first === null) {
-      first = now();
+      first = Date.now();
       onStop();
-    } else if (now() - first > RELAY_WINDOW_MS) {
+    } else if (Date.now() - first > RELAY_WINDOW_MS) {
       process.exit(130); // a second Ctrl-C: quit now
     }
   };
