@@ -15,8 +15,9 @@
 // ../shared/BENCHMARKS.md; without it the table has Loom's rows only.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { median } from './lib/stats.js';
 import { parseOptions, runMain } from './lib/cli.js';
 import { ConfigError } from './lib/config.js';
 
@@ -79,11 +80,6 @@ function runTorch(o: { data: string; steps: number; threads: number; json: strin
   return figures.steady_tokens_per_second;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 runMain(async () => {
   const o = parseOptions('bench-lm', {
     config: 'wikitext2', // the Loom config (configs/) whose recipe reference/word_lm.py reproduces
@@ -99,7 +95,7 @@ runMain(async () => {
   if (o.steps < 2) throw new ConfigError('bench-lm: --steps must be at least 2 (the figure is over steps 2..N)');
   const threads = o['torch-threads'].split(',').map(Number);
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new ConfigError(`bench-lm: --torch-threads must be a comma list of positive integers, got '${o['torch-threads']}'`);
-  const workers = o.workers > 0 ? o.workers : (await import('node:os')).availableParallelism();
+  const workers = o.workers > 0 ? o.workers : availableParallelism();
   const data = benchData(o.data, o['eval-lines']);
   const out = fs.mkdtempSync(path.join(tmpdir(), 'loom-bench-lm-runs-'));
   const withTorch = o.torch && torchAvailable();

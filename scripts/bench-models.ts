@@ -28,6 +28,7 @@ import {
   FlatOptimizer, Generator, clipGradNorm, crossEntropy, flattenParameters, getBackend, tensor, type Tensor,
 } from '../packages/core/src/index.js';
 import { RNNLanguageModel, detachState, type LanguageModelConfig, type RecurrentState } from '../packages/models/src/index.js';
+import { median } from './lib/stats.js';
 import { parseOptions } from './lib/cli.js';
 import { ConfigError } from './lib/config.js';
 
@@ -86,12 +87,6 @@ function parseArgs(argv: string[]): { workloads: Workload[]; steps: number; json
     return w;
   });
   return { ...o, workloads };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function randomIds(g: Generator, T: number, B: number, V: number): Tensor {

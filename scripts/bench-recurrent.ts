@@ -16,6 +16,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Generator, fromFunction, getBackend, mul, noGrad, sum } from '../packages/core/src/index.js';
 import { RecurrentLayer, type CellKind } from '../packages/models/src/index.js';
+import { median } from './lib/stats.js';
 import { parseOptions } from './lib/cli.js';
 
 interface Workload { name: string; kind: CellKind; layers: number; D: number; H: number; T: number; B: number }
@@ -50,11 +51,6 @@ function forwardFlopsPerToken(w: Workload): number {
   let f = 0;
   for (let l = 0; l < w.layers; l++) f += 2 * G * w.H * ((l === 0 ? w.D : w.H) + w.H);
   return f;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /**

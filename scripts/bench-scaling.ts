@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as echarts from 'echarts';
 import { Trainer, type StepEvent } from '@loom/coordinator';
+import { median } from './lib/stats.js';
 import { parseOptions } from './lib/cli.js';
 
 const defaults = {
@@ -73,11 +74,6 @@ interface Row extends Measurement {
   /** (reduce + update) / step time. */
   reduceUpdateShare: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Uniform random ids, as in BENCHMARKS.md, enough for `windows` windows of B lanes. */
 function randomTokens(n: number, vocab: number): Int32Array {

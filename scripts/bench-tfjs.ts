@@ -26,6 +26,7 @@ import {
 } from '../packages/core/src/index.js';
 import { RNNLanguageModel, detachState, type LanguageModelConfig, type RecurrentState } from '../packages/models/src/index.js';
 import { TFJS_RUNTIMES, createTfjsBackend, type TfjsRuntime } from '../packages/backend-tfjs/src/index.js';
+import { median } from './lib/stats.js';
 import { parseOptions } from './lib/cli.js';
 import { ConfigError } from './lib/config.js';
 
@@ -72,12 +73,6 @@ function parseArgs(argv: string[]): Options {
     return w;
   });
   return { ...o, runtime: o.runtime as TfjsRuntime, workloads };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 interface Row {

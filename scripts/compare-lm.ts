@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import { parseOptions, runMain } from './lib/cli.js';
 import { ConfigError } from './lib/config.js';
-import { compareRuns, comparisonTable, formatHours, readLoomRun, readReferenceRuns } from './lib/lm-comparison.js';
+import { compareRuns, comparisonTable, readLoomRun, readReferenceRuns } from './lib/lm-comparison.js';
+import { formatDuration } from './lib/progress.js';
 
 runMain(async () => {
   const o = parseOptions('compare-lm', {
@@ -22,7 +23,7 @@ runMain(async () => {
   const refs = readReferenceRuns(o.reference);
   const rows = compareRuns(loom, refs);
 
-  console.log(`Loom: ${o.run} (${loom.epochs.length} epoch${loom.epochs.length === 1 ? '' : 's'} evaluated, ${loom.tokens.toLocaleString('en-US')} training tokens, ${formatHours(loom.seconds)})`);
+  console.log(`Loom: ${o.run} (${loom.epochs.length} epoch${loom.epochs.length === 1 ? '' : 's'} evaluated, ${loom.tokens.toLocaleString('en-US')} training tokens, ${formatDuration(loom.seconds)})`);
   console.log(`PyTorch: ${refs.length} run${refs.length === 1 ? '' : 's'} (${[...new Set(refs.map((r) => r.device))].join(', ')}) from ${o.reference}\n`);
   console.log(comparisonTable(rows, loom));
 
@@ -34,8 +35,8 @@ runMain(async () => {
   const torchTps = o['torch-tokens-per-sec'];
   if (torchTps > 0 && loom.tokens > 0) {
     const loomTps = loom.tokens / loom.seconds;
-    console.log(`wall-clock for these ${loom.tokens.toLocaleString('en-US')} training tokens: Loom ${formatHours(loom.seconds)} measured (${loomTps.toFixed(0)} tokens/s with its evaluations); ` +
-      `PyTorch at ${torchTps} tokens/s: ${formatHours(loom.tokens / torchTps)} for training alone`);
+    console.log(`wall-clock for these ${loom.tokens.toLocaleString('en-US')} training tokens: Loom ${formatDuration(loom.seconds)} measured (${loomTps.toFixed(0)} tokens/s with its evaluations); ` +
+      `PyTorch at ${torchTps} tokens/s: ${formatDuration(loom.tokens / torchTps)} for training alone`);
   }
   if (o.json) {
     fs.writeFileSync(o.json, `${JSON.stringify(rows.map((r) => ({ workload: 'wikitext2-zaremba-small', mode: r.epoch === 'test' ? 'test' : 'valid', ...r })), null, 2)}\n`);

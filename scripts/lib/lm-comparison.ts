@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from './config.js';
+import { formatDuration } from './progress.js';
 
 export interface EpochFigure {
   epoch: number;
@@ -121,12 +122,7 @@ export function comparisonTable(rows: ComparisonRow[], loom: LoomRun): string {
   for (const r of rows) {
     const t = r.epoch === 'test' ? (loom.testPpl === null ? null : loom.seconds) : loom.epochs.find((e) => e.epoch === r.epoch)?.time ?? null;
     const ref = r.referenceMean === null ? '–' : `${fmt(r.referenceMean)} [${fmt(r.referenceMin)}–${fmt(r.referenceMax)}]`;
-    lines.push(`| ${r.epoch === 'test' ? '**test**' : r.epoch} | ${fmt(r.loom)} | ${ref} | ${pct(r.relative)} | ${t === null ? '–' : formatHours(t)} |`);
+    lines.push(`| ${r.epoch === 'test' ? '**test**' : r.epoch} | ${fmt(r.loom)} | ${ref} | ${pct(r.relative)} | ${t === null ? '–' : formatDuration(t)} |`);
   }
   return lines.join('\n');
-}
-
-export function formatHours(seconds: number): string {
-  const h = Math.floor(seconds / 3600), m = Math.round((seconds % 3600) / 60);
-  return h > 0 ? `${h} h ${String(m).padStart(2, '0')} min` : `${m} min`;
 }
