@@ -20,17 +20,15 @@ import math
 import os
 import sys
 
+import numpy
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from word_lm import RNNModel, batchify, evaluate, read_words, windows  # noqa: E402
+from word_lm import RNNModel, batchify, epoch_lr, evaluate, read_words, train_step, windows  # noqa: E402
 
 
 def load_f32(folder, entry):
-    t = torch.from_numpy(__import__('numpy').fromfile(os.path.join(folder, entry['file']), dtype='<f4').copy())
-    return t.view(*entry['shape'])
+    return torch.from_numpy(numpy.fromfile(os.path.join(folder, entry['file']), dtype='<f4').copy()).view(*entry['shape'])
 
 
 def main():
@@ -57,23 +55,19 @@ def main():
     model = RNNModel(V, m['embedSize'], m['hiddenSize'], m['numLayers'], m['dropout'])
     state = {('encoder.weight' if k == 'embedding.weight' else k): load_f32(a.export, e) for k, e in index_json['params'].items()}
     model.load_state_dict(state)
-    groups = [g for g in index_json['hidden']]
+    groups = index_json['hidden']
     h = torch.cat([load_f32(a.export, g['h']) for g in groups], dim=1)  # [L, B, H], lanes in order
     c = torch.cat([load_f32(a.export, g['c']) for g in groups], dim=1)
     hidden = (h, c)
 
     epoch, window, step = index_json['epoch'], index_json['window'], index_json['step']
-    lr = o['lr'] * s['factor'] ** max(epoch + 1 - s['constantEpochs'], 0)
+    lr = epoch_lr(o['lr'], s['factor'], s['constantEpochs'], epoch)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     train = batchify(encode(os.path.join(a.data, config['data']['train'])), B)
 
-    recorded = {}
-    for line in open(os.path.join(a.run, 'metrics.jsonl')):
-        r = json.loads(line)
-        if r.get('type') == 'step':
-            recorded[r['step']] = r['loss']
-    valid_recorded = [json.loads(line) for line in open(os.path.join(a.run, 'metrics.jsonl'))]
-    valid_recorded = {r['step']: r['ppl'] for r in valid_recorded if r.get('type') == 'eval' and r.get('split') == 'valid'}
+    metrics = [json.loads(line) for line in open(os.path.join(a.run, 'metrics.jsonl')) if line.strip()]
+    recorded = {r['step']: r['loss'] for r in metrics if r.get('type') == 'step'}
+    valid_recorded = {r['step']: r['ppl'] for r in metrics if r.get('type') == 'eval' and r.get('split') == 'valid'}
 
     rows = []
     model.train()
@@ -82,13 +76,7 @@ def main():
             continue
         if step >= a.to_step:
             break
-        hidden = tuple(z.detach() for z in hidden)
-        opt.zero_grad()
-        logits, hidden = model(x, hidden)
-        loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), o['clip'])
-        opt.step()
+        loss, hidden = train_step(model, opt, x, y, hidden, o['clip'])
         step += 1
         mine, theirs = loss.item(), recorded.get(step)
         rows.append({'step': step, 'pytorch': mine, 'loom': theirs, 'relative': None if theirs is None else theirs / mine - 1})

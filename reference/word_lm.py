@@ -84,6 +84,24 @@ class RNNModel(nn.Module):
         return (z, z.clone())
 
 
+def epoch_lr(lr, factor, constant_epochs, epoch):
+    """Zaremba's schedule: lr for the first constant_epochs epochs, then times factor per epoch (epoch from 0)."""
+    return lr * factor ** max(epoch + 1 - constant_epochs, 0)
+
+
+def train_step(model, opt, x, y, hidden, clip):
+    """One TBPTT step: the carried state detached, mean cross-entropy, clipping at global norm clip, the
+    update. Returns the loss and the state to carry."""
+    hidden = tuple(h.detach() for h in hidden)
+    opt.zero_grad()
+    logits, hidden = model(x, hidden)
+    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return loss, hidden
+
+
 def evaluate(model, source, bptt):
     model.eval()
     total, count = 0.0, 0
@@ -146,7 +164,7 @@ def main():
     for epoch in range(a.epochs):
         if step >= total:
             break
-        lr = a.lr * a.factor ** max(epoch + 1 - a.constant_epochs, 0)
+        lr = epoch_lr(a.lr, a.factor, a.constant_epochs, epoch)
         for g in opt.param_groups:
             g['lr'] = lr
         model.train()
@@ -155,13 +173,7 @@ def main():
         for x, y in windows(train, a.bptt):
             if step >= total:
                 break
-            hidden = tuple(h.detach() for h in hidden)
-            opt.zero_grad()
-            logits, hidden = model(x, hidden)
-            loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), a.clip)
-            opt.step()
+            loss, hidden = train_step(model, opt, x, y, hidden, a.clip)
             step += 1
             tokens += y.numel()
             now = time.perf_counter()
