@@ -149,6 +149,13 @@ export interface TrainerConfig {
    * step (the carried state is copied out by the worker). Default true; false for a model that caches tensors.
    */
   recycleStorage?: boolean;
+  /**
+   * Skip the parts of the gradient that are zero in every worker: chunks of CHUNK floats (the embedding rows
+   * no token of the step used, for a language model) are neither reduced nor, for an optimizer on which a
+   * zero gradient has no effect (plain SGD), updated. Bit for bit the same result as false, which reduces
+   * and updates everything; faster when a large embedding table is mostly untouched by one step. Default true.
+   */
+  skipZeroGradients?: boolean;
   /** Evaluation of data.valid (needs data.valid). Default: at the end of each epoch when data.valid is given. */
   eval?: EvalConfig | null;
   /**
@@ -176,6 +183,7 @@ export const TRAINER_DEFAULTS = {
   backend: 'wasm',
   backendModule: null,
   recycleStorage: true,
+  skipZeroGradients: true,
   eval: null,
   checkpoint: null,
   resume: null,
@@ -199,6 +207,7 @@ export interface ResolvedConfig {
   backend: string;
   backendModule: string | null;
   recycleStorage: boolean;
+  skipZeroGradients: boolean;
   eval: Required<EvalConfig> | null;
   checkpoint: ResolvedCheckpointConfig | null;
   resume: string | null;
@@ -213,7 +222,7 @@ export class ConfigError extends Error {
 
 const KEYS: readonly (keyof TrainerConfig)[] = [
   'model', 'data', 'optimizer', 'schedule', 'workers', 'globalBatch', 'bptt', 'accumulation', 'epochs', 'maxSteps',
-  'clipNorm', 'seed', 'backend', 'backendModule', 'recycleStorage', 'eval', 'checkpoint', 'resume', 'faults', 'faultInjection',
+  'clipNorm', 'seed', 'backend', 'backendModule', 'recycleStorage', 'skipZeroGradients', 'eval', 'checkpoint', 'resume', 'faults', 'faultInjection',
 ];
 
 const fail = (msg: string): never => {
@@ -319,6 +328,8 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   if (typeof c.backend !== 'string' || c.backend === '') fail(`backend must be a backend name such as 'wasm' or 'reference', got ${show(c.backend)}`);
   if (typeof c.recycleStorage !== 'boolean') fail(`recycleStorage must be true or false, got ${show(c.recycleStorage)}`);
   const recycleStorage = c.recycleStorage as boolean;
+  if (typeof c.skipZeroGradients !== 'boolean') fail(`skipZeroGradients must be true or false, got ${show(c.skipZeroGradients)}`);
+  const skipZeroGradients = c.skipZeroGradients as boolean;
   const backendModule = c.backendModule === null ? null : typeof c.backendModule === 'string' && c.backendModule !== '' && !c.backendModule.startsWith('.')
     ? c.backendModule : fail(`backendModule must be a package name, an absolute path or a file: URL, got ${show(c.backendModule)}`);
 
@@ -393,7 +404,7 @@ export function resolveConfig(input: TrainerConfig): ResolvedConfig {
   return {
     model: { module: model.module as string, export: model.export as string, config: model.config },
     data, optimizer: c.optimizer as OptimizerConfig, schedule,
-    workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend: c.backend as string, backendModule, recycleStorage,
+    workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend: c.backend as string, backendModule, recycleStorage, skipZeroGradients,
     eval: evalConfig, checkpoint, resume, faults, faultInjection,
   };
 }

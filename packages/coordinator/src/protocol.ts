@@ -55,6 +55,8 @@ export interface WorkerInit {
   backendModule: string | null;
   /** Draw each step's host arrays from a StoragePool (TrainerConfig.recycleStorage). */
   recycleStorage: boolean;
+  /** Reduce and update only the chunks of the gradient that are non-zero in some worker (TrainerConfig.skipZeroGradients). */
+  skipZeroGradients: boolean;
   seed: number;
   train: WorkerTokenSource;
   /** B (all workers), the window length, the micro-batches per worker. */
@@ -161,6 +163,11 @@ export interface StepEvent {
   /** Wall time of the step seen by the coordinator (GO to DONE). */
   ms: number;
   tokensPerSec: number;
+  /**
+   * The fraction of the gradient (in chunks of CHUNK floats) that was non-zero in some worker, so reduced;
+   * the rest was skipped (TrainerConfig.skipZeroGradients). 1 when nothing is skipped.
+   */
+  reducedFraction: number;
   workers: WorkerTiming[];
 }
 

@@ -6,6 +6,11 @@
  * backend's in-place gradient accumulation does). So the result never depends on timing,
  * and N workers with one micro-batch each give bit for bit the gradient of one worker that accumulates N
  * micro-batches in the same order.
+ *
+ * Chunks that are zero in every worker can be skipped (TrainerConfig.skipZeroGradients): their sum is +0,
+ * its square 0, and reducing them would change nothing. A language model's embedding gradient is zero
+ * outside the rows of the step's tokens: at most 400 of WikiText-2's 33,278 rows per step, so about half of
+ * that model's 14M-float gradient is skipped without changing a bit.
  */
 import { sumOfSquares } from '@loom/core';
 
@@ -28,11 +33,16 @@ export interface SliceBounds {
  * Float32Array would give (float32 arithmetic), without the stores. With one worker and scale 1 (no
  * accumulation) only the sums of squares are taken: averaging does nothing.
  */
-export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number): void {
+export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number, active: Uint8Array | null = null): void {
   const dst = grads[0];
   const N = grads.length;
   const src = grads[1];
   for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
+    if (active !== null && active[c] === 0) {
+      // Zero in every worker: grads[0] holds +0 there already, and its sum of squares is 0.
+      chunkSums[c] = 0;
+      continue;
+    }
     const a = c * CHUNK;
     const b = Math.min(a + CHUNK, length);
     if (N === 1 && scale === 1) {
@@ -79,6 +89,62 @@ export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, 
     }
     chunkSums[c] = (s0 + s1) + (s2 + s3);
   }
+}
+
+/**
+ * nonzero[c] = 1 when chunk c of `bits` (a gradient's float32 words viewed as int32) holds any word other
+ * than +0, else 0; returns how many chunks are non-zero. −0 and NaN count as non-zero, so a chunk marked 0
+ * is exactly +0 everywhere. A chunk is read up to its first non-zero word: a dense chunk costs a few loads,
+ * an all-zero one a read-only pass (cheaper than the reduce and the update it saves).
+ */
+export function markNonzeroChunks(bits: Int32Array, length: number, nonzero: Uint8Array): number {
+  let count = 0;
+  for (let c = 0, a = 0; a < length; c++, a += CHUNK) {
+    const b = Math.min(a + CHUNK, length);
+    let any = 0;
+    let i = a;
+    for (; any === 0 && i + 7 < b; i += 8) any = bits[i] | bits[i + 1] | bits[i + 2] | bits[i + 3] | bits[i + 4] | bits[i + 5] | bits[i + 6] | bits[i + 7];
+    for (; any === 0 && i < b; i++) any = bits[i];
+    nonzero[c] = any === 0 ? 0 : 1;
+    count += nonzero[c];
+  }
+  return count;
+}
+
+/** Zeroes the chunks of `grad` that `mask` marks (all of it when mask is null). */
+export function zeroChunks(grad: Float32Array, mask: Uint8Array | null, length: number): void {
+  if (mask === null) {
+    grad.fill(0);
+    return;
+  }
+  for (let c = 0, a = 0; a < length; c++, a += CHUNK) if (mask[c] !== 0) grad.fill(0, a, Math.min(a + CHUNK, length));
+}
+
+/** active[c] = 1 when chunk c is non-zero in any worker, for c in [lo, hi); returns how many are. */
+export function unionNonzero(nonzero: readonly Uint8Array[], lo: number, hi: number, active: Uint8Array): number {
+  let count = 0;
+  for (let c = lo; c < hi; c++) {
+    let any = 0;
+    for (let r = 0; r < nonzero.length; r++) any |= nonzero[r][c];
+    active[c] = any;
+    count += any;
+  }
+  return count;
+}
+
+/**
+ * The float ranges [lo, hi) of the runs of active chunks in a slice, as flat pairs for
+ * FlatOptimizer.updateRanges (adjacent active chunks make one range).
+ */
+export function activeRanges(active: Uint8Array, slice: SliceBounds, length: number): number[] {
+  const ranges: number[] = [];
+  for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
+    if (active[c] === 0) continue;
+    const lo = c * CHUNK;
+    while (c + 1 < slice.chunkHi && active[c + 1] !== 0) c++;
+    ranges.push(lo, Math.min((c + 1) * CHUNK, length));
+  }
+  return ranges;
 }
 
 /** √(Σ chunkSums[c]) summed in chunk order: the same on every worker and for any number of workers. */

@@ -12,6 +12,9 @@
  *                              slices; the optimizer reads it there.
  *   state    Float32[k × L]    the optimizer's per-element state (k = rule.stateNames.length, e.g.
  *                              Adam's expAvg and expAvgSq), same layout; each worker updates only its slice.
+ *   nonzero  Uint8[N × C]      nonzero[r·C + c] = 1 when chunk c of worker r's gradient is not all zero this
+ *                              step (skipZeroGradients): the reduce and the update skip the chunks that are
+ *                              zero in every worker
  *   control  Int32[CONTROL_WORDS + 3N]   command, barrier and progress words (Ctl below)
  *   scalars  Float64[SCALARS + METRICS·N + C]
  *                              lr and step arguments, per-worker losses and timings, then one partial
@@ -117,8 +120,10 @@ export const Metric = {
   MS_WAIT: 3,
   MS_REDUCE: 4,
   MS_UPDATE: 5,
+  /** Chunks of its slice that were non-zero in some worker, so reduced (all of them without skipZeroGradients). */
+  CHUNKS_REDUCED: 6,
 } as const;
-const METRICS = 6;
+const METRICS = 7;
 export const metric = (r: number, m: number): number => Sc.PER_WORKER + METRICS * r + m;
 
 /** Sizes of the shared buffers; the same on every thread. */
@@ -137,6 +142,7 @@ export interface SharedBuffers {
   values: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   state: SharedArrayBuffer[];
+  nonzero: SharedArrayBuffer;
   control: SharedArrayBuffer;
   scalars: SharedArrayBuffer;
 }
@@ -155,6 +161,7 @@ export function allocateShared(sizes: SharedSizes): SharedBuffers {
     values: new SharedArrayBuffer(L * f32),
     grads: new SharedArrayBuffer(N * L * f32),
     state: Array.from({ length: k }, () => new SharedArrayBuffer(L * f32)),
+    nonzero: new SharedArrayBuffer(N * numChunks(L)),
     control: new SharedArrayBuffer((CONTROL_WORDS + 3 * N) * Int32Array.BYTES_PER_ELEMENT),
     scalars: new SharedArrayBuffer((SCALARS + METRICS * N + numChunks(L)) * Float64Array.BYTES_PER_ELEMENT),
   };
@@ -169,6 +176,8 @@ export class SharedViews {
   /** grads[r] is worker r's gradient; grads[0] holds the reduced gradient after the reduce-scatter. */
   readonly grads: Float32Array[];
   readonly state: Float32Array[];
+  /** nonzero[r][c]: chunk c of grads[r] is not all zero this step. */
+  readonly nonzero: Uint8Array[];
   readonly control: Int32Array;
   readonly scalars: Float64Array;
   /** The per-chunk sums of squares, at the end of `scalars`. */
@@ -180,6 +189,7 @@ export class SharedViews {
     this.values = new Float32Array(buffers.values);
     this.grads = Array.from({ length: N }, (_, r) => new Float32Array(buffers.grads, r * L * 4, L));
     this.state = buffers.state.map((b) => new Float32Array(b));
+    this.nonzero = Array.from({ length: N }, (_, r) => new Uint8Array(buffers.nonzero, r * numChunks(L), numChunks(L)));
     this.control = new Int32Array(buffers.control);
     this.scalars = new Float64Array(buffers.scalars);
     this.chunkSums = new Float64Array(buffers.scalars, (SCALARS + METRICS * N) * 8, numChunks(L));

@@ -510,7 +510,7 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
       const layout = flatLayout(this.model).entries.map(({ name, offset, size }) => ({ name, offset, size }));
       await pool.all('start', this.progress.step, cfg.faults.startTimeoutMs, (api, rank) => api.init({
         rank, workers: N, buffers: this.buffers, model: { url: this.modelUrl, export: cfg.model.export, config: cfg.model.config },
-        layout, backend: cfg.backend, backendModule: this.backendUrl, recycleStorage: cfg.recycleStorage, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
+        layout, backend: cfg.backend, backendModule: this.backendUrl, recycleStorage: cfg.recycleStorage, skipZeroGradients: cfg.skipZeroGradients, seed: cfg.seed, train: this.trainSource, globalBatch: cfg.globalBatch, bptt: cfg.bptt,
         accumulation: cfg.accumulation, variableLength: cfg.data.variableLength, optimizer: { kind, options },
         barrierTimeoutMs: cfg.faults.stepTimeoutMs + 10_000, faultInjection,
       } satisfies WorkerInit));
@@ -547,7 +547,9 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     let tokens = 0;
     let badRank = -1;
     const workers: WorkerTiming[] = [];
+    let chunksReduced = 0;
     for (let r = 0; r < N; r++) {
+      chunksReduced += v.scalars[metric(r, Metric.CHUNKS_REDUCED)];
       const l = v.scalars[metric(r, Metric.LOSS_SUM)];
       if (!Number.isFinite(l) && badRank < 0) badRank = r;
       lossSum += l;
@@ -586,7 +588,8 @@ export class Trainer implements AsyncIterable<TrainerEvent> {
     const lr = this.optimizer.lr;
     if (this.schedule?.unit === 'step') this.schedule.step();
     if (replay) return;
-    const e: StepEvent = { type: 'step', step, epoch: p.epoch, window, loss, gradNorm, lr, T, tokens, ms, tokensPerSec: tokens / (ms / 1000), workers };
+    const reducedFraction = chunksReduced / v.chunkSums.length;
+    const e: StepEvent = { type: 'step', step, epoch: p.epoch, window, loss, gradNorm, lr, T, tokens, ms, tokensPerSec: tokens / (ms / 1000), reducedFraction, workers };
     const every = this.options.logEvery ?? 0;
     if (every > 0 && step % every === 0) {
       this.log(`step ${step} | epoch ${p.epoch} window ${window} | loss ${loss.toFixed(4)} | lr ${lr.toPrecision(3)} | ${Math.round(e.tokensPerSec)} tokens/s | ${ms.toFixed(1)} ms`);

@@ -17,7 +17,7 @@ import {
   buildModel, copyState, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
-import { globalNorm, reduceSlice, type SliceBounds } from './reduce.js';
+import { activeRanges, globalNorm, markNonzeroChunks, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from './reduce.js';
 import {
   Cmd, Ctl, Metric, Phase, Sc, SharedViews, StepFlag, metric, phaseOf, sliceOf, stepOf,
 } from './shared-memory.js';
@@ -61,6 +61,16 @@ class TrainingWorker implements WorkerControl {
   private seenGo = 0;
   /** Each step's host arrays, handed out again the next step (null: recycleStorage off). */
   private pool: StoragePool | null = null;
+  /** grads[rank] as int32 words, for markNonzeroChunks. */
+  private gradBits!: Int32Array;
+  /** Chunks non-zero in some worker this step (skipZeroGradients; every worker fills all of them). */
+  private active!: Uint8Array;
+  /**
+   * The chunks of grads[rank] that the last step left non-zero, to zero before the next backward: its own
+   * marks, and for rank 0 (whose buffer receives every slice's reduced sum) the union. null: all of them,
+   * as after init or a step that did not finish.
+   */
+  private leftNonzero: Uint8Array | null = null;
 
   constructor(private readonly onStop: () => void) {}
 
@@ -101,6 +111,10 @@ class TrainingWorker implements WorkerControl {
     this.states = Array(A).fill(null);
     this.seenGo = Atomics.load(this.views.control, Ctl.GO);
     this.pool = init.recycleStorage ? new StoragePool() : null;
+    const grad = this.views.grads[rank];
+    this.gradBits = new Int32Array(grad.buffer, grad.byteOffset, grad.length);
+    this.active = new Uint8Array(this.views.nonzero[0].length);
+    this.leftNonzero = null;
     return { rank, lanes: this.lanes, microBatches: A, windows: this.batchers[0].numWindows(0) };
   }
 
@@ -156,7 +170,11 @@ class TrainingWorker implements WorkerControl {
     const t0 = performance.now();
     if (flags & StepFlag.RESET_STATE) this.states.fill(null);
     const before = this.states.slice();
-    v.grads[rank].fill(0);
+    const L = v.sizes.length;
+    const skip = this.init_.skipZeroGradients;
+    const leftNonzero = this.leftNonzero;
+    this.leftNonzero = null; // until this step finishes
+    zeroChunks(v.grads[rank], leftNonzero, L);
     this.mirror?.upload(); // the values every worker's update of the last step wrote
     let lossSum = 0;
     let tokens = 0;
@@ -181,6 +199,7 @@ class TrainingWorker implements WorkerControl {
     else compute();
     this.mirror?.download(); // into grads[rank], for the same reduce as the host backends
     if (!Number.isFinite(lossSum)) Atomics.store(c, Ctl.NONFINITE, 1);
+    if (skip) markNonzeroChunks(this.gradBits, L, v.nonzero[rank]);
     const t1 = performance.now();
 
     // Reduce-scatter: slice `rank` of all gradients, summed in rank order into grads[0], averaged.
@@ -189,7 +208,15 @@ class TrainingWorker implements WorkerControl {
     Atomics.store(c, phaseOf(rank), Phase.REDUCE);
     const t2 = performance.now();
     const S = N * A;
-    reduceSlice(v.grads, this.slice, S === 1 ? 1 : 1 / S, v.chunkSums, v.sizes.length);
+    const { chunkLo, chunkHi } = this.slice;
+    let reduced = chunkHi - chunkLo;
+    if (skip) {
+      reduced = unionNonzero(v.nonzero, chunkLo, chunkHi, this.active);
+      // Rank 0 takes the whole union: every slice's reduced sums land in its buffer, which it zeroes next step.
+      if (rank === 0) unionNonzero(v.nonzero, chunkHi, this.active.length, this.active);
+    }
+    const active = skip ? this.active : null;
+    reduceSlice(v.grads, this.slice, S === 1 ? 1 : 1 / S, v.chunkSums, L, active);
     const t3 = performance.now();
     Atomics.store(c, phaseOf(rank), Phase.BARRIER_NORM);
     wait += this.barrier.arrive('norm ready', barrierTimeoutMs);
@@ -204,7 +231,13 @@ class TrainingWorker implements WorkerControl {
       this.optimizer.lr = v.scalars[Sc.LR];
       this.optimizer.stepCount = Atomics.load(c, Ctl.OPT_STEP) - 1;
       // Clipping rides in the update (one pass over the slice instead of two).
-      this.optimizer.updateRange(lo, hi, flags & StepFlag.CLIP ? clipScale(norm, v.scalars[Sc.CLIP]) : 1);
+      const gradScale = flags & StepFlag.CLIP ? clipScale(norm, v.scalars[Sc.CLIP]) : 1;
+      // Where a zero gradient changes nothing, only the chunks that are non-zero somewhere (bit for bit the same).
+      if (active && this.optimizer.rule.zeroGradientIsNoop && Number.isFinite(this.optimizer.lr * gradScale)) {
+        this.optimizer.updateRanges(activeRanges(active, this.slice, L), gradScale);
+      } else {
+        this.optimizer.updateRange(lo, hi, gradScale);
+      }
     } else {
       // A skipped step: the window's state is dropped too, so no NaN is carried into the next one.
       this.states = before;
@@ -217,6 +250,9 @@ class TrainingWorker implements WorkerControl {
     v.scalars[metric(rank, Metric.MS_WAIT)] = wait;
     v.scalars[metric(rank, Metric.MS_REDUCE)] = t3 - t2;
     v.scalars[metric(rank, Metric.MS_UPDATE)] = t5 - t4;
+    v.scalars[metric(rank, Metric.CHUNKS_REDUCED)] = reduced;
+    // What this step left non-zero in grads[rank]: its own marks, and for rank 0 every slice's reduced chunks.
+    if (skip) this.leftNonzero = rank === 0 ? this.active : v.nonzero[rank];
   }
 
   async evaluate(request: { source: WorkerTokenSource; batch: number; bptt: number }): Promise<EvalShare> {

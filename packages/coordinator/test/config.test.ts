@@ -25,8 +25,9 @@ describe('resolveConfig', () => {
   test.each([
     ['globalBatch', { globalBatch: 20, workers: 3 }, 'trainer config: globalBatch (20) is not divisible by workers (3): every worker needs the same number of lanes'],
     ['globalBatch', { globalBatch: 20, workers: 2, accumulation: 3 }, 'trainer config: globalBatch (20) is not divisible by workers × accumulation (2 × 3): every micro-batch needs the same number of lanes'],
-    ['workres', { workres: 2 }, "trainer config: unknown key 'workres' (known: model, data, optimizer, schedule, workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend, backendModule, recycleStorage, eval, checkpoint, resume, faults, faultInjection)"],
+    ['workres', { workres: 2 }, "trainer config: unknown key 'workres' (known: model, data, optimizer, schedule, workers, globalBatch, bptt, accumulation, epochs, maxSteps, clipNorm, seed, backend, backendModule, recycleStorage, skipZeroGradients, eval, checkpoint, resume, faults, faultInjection)"],
     ['recycleStorage', { recycleStorage: 'yes' }, "trainer config: recycleStorage must be true or false, got 'yes'"],
+    ['skipZeroGradients', { skipZeroGradients: 1 }, 'trainer config: skipZeroGradients must be true or false, got 1'],
     ['workers', { workers: 0 }, 'trainer config: workers must be an integer >= 1, got 0'],
     ['bptt', { bptt: 2.5 }, 'trainer config: bptt must be an integer >= 1, got 2.5'],
     ['clipNorm', { clipNorm: -1 }, 'trainer config: clipNorm must be a positive number, got -1'],

@@ -426,3 +426,92 @@ describe('optimizer behaviour', () => {
     expect(() => new FlatOptimizer(flat, 'nadam' as never, {} as never)).toThrow(/FlatOptimizer: unknown optimizer kind 'nadam'/);
   });
 });
+
+describe('updateRanges: an update that skips the ranges whose gradient is zero', () => {
+  /** A module of a few parameters, the first a table of rows (as an embedding), with seeded values. */
+  class Table extends Module {
+    table = new Parameter([40, 7]);
+    weight = new Parameter([5, 3]);
+    bias = new Parameter([6]);
+  }
+  function seeded(seed: number): FlatParameters {
+    const flat = flattenParameters(new Table());
+    let s = seed;
+    const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+    for (const e of flat.layout.entries) for (let i = e.offset; i < e.offset + e.size; i++) flat.values[i] = rnd();
+    return flat;
+  }
+  /** Gradients that are zero outside a few table rows (and −0 in one place, which must count as zero). */
+  function sparseGrads(flat: FlatParameters, step: number): number[] {
+    flat.grads.fill(0);
+    const [table, ...dense] = flat.layout.entries;
+    const rows = [(3 * step) % 40, (11 + 7 * step) % 40, 39];
+    for (const r of rows) for (let j = 0; j < 7; j++) flat.grads[table.offset + r * 7 + j] = Math.sin(step + r + j);
+    flat.grads[table.offset + 20 * 7] = -0;
+    for (const e of dense) for (let i = e.offset; i < e.offset + e.size; i++) flat.grads[i] = Math.cos(step * 3 + i);
+    // The ranges to update: each touched row, and the dense parameters (ascending, merged where adjacent).
+    const ranges = [...new Set(rows)].sort((a, b) => a - b).flatMap((r) => [table.offset + r * 7, table.offset + r * 7 + 7]);
+    ranges.push(dense[0].offset, flat.layout.length);
+    return ranges;
+  }
+  const bits = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+
+  const cases: [OptimizerKind, OptionsInput<OptimizerKind>, boolean][] = [
+    ['sgd', { lr: 0.5 }, true],
+    ['sgd', { lr: 0.5, momentum: 0.9 }, false],
+    ['sgd', { lr: 0.5, weightDecay: 0.1 }, false],
+    ['adam', { lr: 0.01 }, false],
+    ['adamw', { lr: 0.01 }, false],
+    ['adagrad', { lr: 0.1 }, true],
+    ['adagrad', { lr: 0.1, eps: 0 }, false],
+    ['adagrad', { lr: 0.1, weightDecay: 0.1 }, false],
+  ];
+  for (const [kind, options, noop] of cases) {
+    it(`${kind} ${JSON.stringify(options)}: zeroGradientIsNoop is ${noop}, which is what a zero-gradient step does`, () => {
+      // A zero-gradient step on a fresh optimizer, and one after two dense steps (momentum and moments
+      // non-zero). true: both leave values and state bit for bit alone; false: at least one does not.
+      const zeroStepChanges = (denseSteps: number): boolean => {
+        const flat = seeded(1);
+        const opt = new FlatOptimizer(flat, kind, options);
+        expect(opt.rule.zeroGradientIsNoop).toBe(noop);
+        for (let s = 1; s <= denseSteps; s++) {
+          flat.grads.forEach((_, i) => (flat.grads[i] = Math.sin(s + i)));
+          opt.updateRange(0, flat.layout.length, 0.8);
+        }
+        const values = flat.values.slice();
+        const state = opt.stateBuffers.map((b) => b.slice());
+        flat.grads.fill(0);
+        opt.updateRange(0, flat.layout.length, 0.8);
+        return !(bits(flat.values).equals(bits(values)) && opt.stateBuffers.every((b, i) => bits(b).equals(bits(state[i]))));
+      };
+      expect(zeroStepChanges(0) || zeroStepChanges(2)).toBe(!noop);
+    });
+  }
+
+  it('plain SGD over the non-zero ranges gives bit for bit the update of everything, and one step count', () => {
+    const [full, sparse] = [seeded(2), seeded(2)];
+    const [a, b] = [new FlatOptimizer(full, 'sgd', { lr: 0.7 }), new FlatOptimizer(sparse, 'sgd', { lr: 0.7 })];
+    for (let s = 1; s <= 5; s++) {
+      sparseGrads(full, s);
+      const ranges = sparseGrads(sparse, s);
+      a.updateRange(0, full.layout.length, 0.9);
+      b.updateRanges(ranges, 0.9);
+      expect(bits(sparse.values).equals(bits(full.values))).toBe(true);
+      expect(b.stepCount).toBe(s);
+    }
+    // ... and the skipped rows really were skipped: updating nothing leaves everything as it was.
+    const before = sparse.values.slice();
+    b.updateRanges([], 0.9);
+    expect(bits(sparse.values).equals(bits(before))).toBe(true);
+  });
+
+  it('rejects ranges that are odd in number, out of order or overlapping', () => {
+    const flat = seeded(3);
+    const opt = new FlatOptimizer(flat, 'sgd', { lr: 1 });
+    const L = flat.layout.length;
+    expect(() => opt.updateRanges([0, 4, 8])).toThrow('FlatOptimizer(sgd).updateRanges: ranges come in [lo, hi) pairs, got 3 numbers');
+    expect(() => opt.updateRanges([8, 12, 4, 6])).toThrow('FlatOptimizer(sgd).updateRanges: ranges must ascend without overlapping, got [4, 6) after one ending at 12');
+    expect(() => opt.updateRanges([0, 4, 8, L + 1])).toThrow(`FlatOptimizer(sgd).updateRanges: need integers 0 <= lo <= hi <= ${L}, got [8, ${L + 1})`);
+    expect(opt.stepCount).toBe(0);
+  });
+});

@@ -332,16 +332,38 @@ export class FlatOptimizer<K extends OptimizerKind = OptimizerKind> extends Opti
    * The gradients are read multiplied by gradScale (the clipping factor; the buffer is left as it is).
    */
   updateRange(lo: number, hi: number, gradScale = 1): void {
+    this.updateRanges([lo, hi], gradScale);
+  }
+
+  /**
+   * One optimizer step over several ranges [ranges[0], ranges[1]), [ranges[2], ranges[3]), ... (ascending,
+   * not overlapping): advances stepCount once. With rule.zeroGradientIsNoop, updating only the ranges where
+   * the gradient is not zero is bit for bit the update of the whole span.
+   */
+  updateRanges(ranges: ArrayLike<number>, gradScale = 1): void {
     const { layout, values, grads } = this.flat;
-    if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi < lo || hi > layout.length) {
-      throw new LoomError(`${this.who}.updateRange: need integers 0 <= lo <= hi <= ${layout.length}, got [${fmt(lo)}, ${fmt(hi)})`);
+    const who = `${this.who}.updateRange${ranges.length > 2 ? 's' : ''}`;
+    if (ranges.length % 2 !== 0) throw new LoomError(`${who}: ranges come in [lo, hi) pairs, got ${ranges.length} numbers`);
+    let previous = 0;
+    for (let r = 0; r < ranges.length; r += 2) {
+      const lo = ranges[r];
+      const hi = ranges[r + 1];
+      if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi < lo || hi > layout.length) {
+        throw new LoomError(`${who}: need integers 0 <= lo <= hi <= ${layout.length}, got [${fmt(lo)}, ${fmt(hi)})`);
+      }
+      if (lo < previous) throw new LoomError(`${who}: ranges must ascend without overlapping, got [${lo}, ${hi}) after one ending at ${previous}`);
+      previous = hi;
     }
     const t = ++this.stepCount;
     const lr = this.lr;
-    for (const e of layout.entries) {
-      const a = Math.max(lo, e.offset);
-      const b = Math.min(hi, e.offset + e.size);
-      if (a < b) this.rule.update(values, grads, this.stateBuffers, a, b, this.options, t, lr, gradScale);
+    for (let r = 0; r < ranges.length; r += 2) {
+      const lo = ranges[r];
+      const hi = ranges[r + 1];
+      for (const e of layout.entries) {
+        const a = Math.max(lo, e.offset);
+        const b = Math.min(hi, e.offset + e.size);
+        if (a < b) this.rule.update(values, grads, this.stateBuffers, a, b, this.options, t, lr, gradScale);
+      }
     }
   }
 

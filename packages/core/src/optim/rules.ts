@@ -17,6 +17,13 @@ export interface UpdateRule<H> {
   /** What each state array holds before the first step (same order as stateNames). */
   readonly initialValues: readonly number[];
   /**
+   * True when an element whose gradient is zero keeps its value and state bit for bit (for a finite lr and
+   * gradScale): the update may then skip ranges whose gradient is all zero (the coordinator skips the
+   * embedding rows no token of a step used). Plain SGD and Adagrad (ε > 0) without weight decay; not Adam,
+   * whose moments decay on every step, nor momentum, which keeps moving.
+   */
+  readonly zeroGradientIsNoop: boolean;
+  /**
    * Updates values[lo, hi) in place from grads[lo, hi); state arrays are indexed the same way.
    * `step` counts from 1 (the step being taken). `lr` is the current learning rate (schedules change it,
    * so it is an argument rather than part of `hyper`). Every gradient is read multiplied by `gradScale`:
@@ -35,6 +42,8 @@ export function sgdRule(hyper: SGDOptions): UpdateRule<SGDOptions> {
     kind: 'sgd',
     stateNames: hyper.momentum !== 0 ? ['momentumBuffer'] : [],
     initialValues: hyper.momentum !== 0 ? [0] : [],
+    // p −= lr·gs·0 leaves p as it is (−0 included: −0 − +0 is −0).
+    zeroGradientIsNoop: hyper.momentum === 0 && hyper.weightDecay === 0,
     update(values, grads, state, lo, hi, h, step, lr, gs) {
       const wd = h.weightDecay;
       const mu = h.momentum;
@@ -101,6 +110,7 @@ export function adamRule(hyper: AdamOptions, decoupled = false): UpdateRule<Adam
     kind: decoupled ? 'adamw' : 'adam',
     stateNames,
     initialValues: stateNames.map(() => 0),
+    zeroGradientIsNoop: false,
     update(values, grads, state, lo, hi, h, step, lr, gs) {
       const [b1, b2] = h.betas;
       const eps = h.eps;
@@ -151,6 +161,8 @@ export function adagradRule(hyper: AdagradOptions): UpdateRule<AdagradOptions> {
     kind: 'adagrad',
     stateNames: ['sum'],
     initialValues: [hyper.initialAccumulatorValue],
+    // sum += 0 and p −= clr·0/(√sum + ε); with ε = 0 an untouched sum of 0 gives 0/0 = NaN instead.
+    zeroGradientIsNoop: hyper.weightDecay === 0 && hyper.eps > 0,
     update(values, grads, state, lo, hi, h, step, lr, gs) {
       const wd = h.weightDecay;
       const eps = h.eps;
