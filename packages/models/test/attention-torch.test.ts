@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { add, init, mul, sum, tensor, type DType, type Module, type Tensor } from '@loom/core';
 import { AdditiveAttention, LayerNorm, MultiheadAttention, SelfAttentionBlock, paddingMask } from '../src/index.js';
+import { expectClose } from './models-testkit.js';
 
 interface Values { shape: number[]; values: number[] }
 interface MhaCase {
@@ -41,16 +42,6 @@ interface LayerNormCase {
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/attention/torch-attention.json', import.meta.url), 'utf8')) as {
   mha: MhaCase[]; blocks: BlockCase[]; layerNorm: LayerNormCase;
 };
-
-function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol: number, what: string): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  let worst = 0, at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    if (!(err <= worst)) { worst = err; at = i; }
-  }
-  if (!(worst <= tol)) expect.fail(`${what}: element ${at}: got ${actual[at]}, PyTorch ${expected[at]} (error ${worst.toExponential(2)} > ${tol})`);
-}
 
 /** Imports PyTorch's parameters by name, checking that the names and their order agree. */
 function load(model: Module, params: Record<string, Values>): void {

@@ -1,5 +1,6 @@
 // Shared by the model tests: a float64 numerical gradient check over a module's parameters, a tiny
-// training loop, and seeded synthetic data.
+// training loop, seeded synthetic data, and the comparison with PyTorch's fixtures.
+import { expect } from 'vitest';
 import { Adam, Generator, noGrad, tensor, type Module, type Tensor } from '@loom/core';
 
 export interface ModuleGradcheckOptions {
@@ -82,4 +83,15 @@ export function ids(values: ArrayLike<number>, T: number, B: number): Tensor {
 /** Seeded random integers in [0, n). */
 export function randomInts(g: Generator, count: number, n: number): number[] {
   return Array.from({ length: count }, () => g.int(n));
+}
+
+/** Every element within `tol` (absolute) of PyTorch's; a failure names the worst element. */
+export function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol: number, what: string): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  let worst = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= worst)) { worst = err; at = i; }
+  }
+  if (!(worst <= tol)) expect.fail(`${what}: element ${at}: got ${actual[at]}, PyTorch ${expected[at]} (error ${worst.toExponential(2)} > ${tol})`);
 }

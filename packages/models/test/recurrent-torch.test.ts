@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getBackend, init, mul, setBackend, sum, tensor, add, type DType, type Tensor } from '@loom/core';
 import { RecurrentLayer, type CellKind, type RecurrentState } from '../src/index.js';
+import { expectClose } from './models-testkit.js';
 
 interface Values { shape: number[]; values: number[] }
 interface Case {
@@ -22,16 +23,6 @@ interface Case {
 }
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/recurrent/torch-recurrent.json', import.meta.url), 'utf8')) as { cases: Case[] };
-
-function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol: number, what: string): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  let worst = 0, at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    if (!(err <= worst)) { worst = err; at = i; }
-  }
-  if (!(worst <= tol)) expect.fail(`${what}: element ${at}: got ${actual[at]}, PyTorch ${expected[at]} (error ${worst.toExponential(2)} > ${tol})`);
-}
 
 function run(c: Case, dtype: DType, implementation: 'composed' | 'fused'): void {
   const { T, B, inputSize, hiddenSize, numLayers, bidirectional, bias } = c.config;
