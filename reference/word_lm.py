@@ -137,8 +137,14 @@ def main():
                    help='evaluate on the first N tokens of valid.txt and test.txt only (0: all; for speed runs)')
     p.add_argument('--json', help='write the figures here')
     p.add_argument('--device', default='cpu', help="cpu, or cuda for the quality reference on a GPU (same model; "
-                   "cuDNN's LSTM differs from the CPU one only in rounding)")
+                   "in float32 cuDNN's LSTM differs from the CPU one only in rounding)")
+    p.add_argument('--tf32', action='store_true', help="on an Ampere or later GPU, let cuDNN (the LSTM) and cuBLAS "
+                   "multiply in TensorFloat-32, 10-bit mantissas (PyTorch's default for cuDNN); without it float32 "
+                   "throughout, as on the CPU and in Loom. No effect on the CPU")
     a = p.parse_args()
+    # PyTorch lets cuDNN, and so nn.LSTM, use TF32 by default: the three reference runs before this flag did.
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     t_start = time.perf_counter()
