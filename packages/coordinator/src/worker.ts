@@ -63,7 +63,7 @@ class TrainingWorker implements WorkerControl {
   private pool: StoragePool | null = null;
   /** grads[rank] as int32 words, for markNonzeroChunks. */
   private gradBits!: Int32Array;
-  /** Chunks non-zero in some worker this step (skipZeroGradients; every worker fills all of them). */
+  /** Chunks non-zero in some worker this step (skipZeroGradients): each worker fills its slice, rank 0 all. */
   private active!: Uint8Array;
   /**
    * The chunks of grads[rank] that the last step left non-zero, to zero before the next backward: its own
