@@ -332,7 +332,7 @@ export class FlatOptimizer<K extends OptimizerKind = OptimizerKind> extends Opti
    * The gradients are read multiplied by gradScale (the clipping factor; the buffer is left as it is).
    */
   updateRange(lo: number, hi: number, gradScale = 1): void {
-    this.updateRanges([lo, hi], gradScale);
+    this.updateSpans([lo, hi], gradScale, 'updateRange');
   }
 
   /**
@@ -341,8 +341,13 @@ export class FlatOptimizer<K extends OptimizerKind = OptimizerKind> extends Opti
    * the gradient is not zero is bit for bit the update of the whole span.
    */
   updateRanges(ranges: ArrayLike<number>, gradScale = 1): void {
+    this.updateSpans(ranges, gradScale, 'updateRanges');
+  }
+
+  /** updateRange's and updateRanges' body; `method` names the caller in errors. */
+  private updateSpans(ranges: ArrayLike<number>, gradScale: number, method: string): void {
     const { layout, values, grads } = this.flat;
-    const who = `${this.who}.updateRange${ranges.length > 2 ? 's' : ''}`;
+    const who = `${this.who}.${method}`;
     if (ranges.length % 2 !== 0) throw new LoomError(`${who}: ranges come in [lo, hi) pairs, got ${ranges.length} numbers`);
     let previous = 0;
     for (let r = 0; r < ranges.length; r += 2) {
