@@ -232,8 +232,9 @@ class TrainingWorker implements WorkerControl {
       this.optimizer.stepCount = Atomics.load(c, Ctl.OPT_STEP) - 1;
       // Clipping rides in the update (one pass over the slice instead of two).
       const gradScale = flags & StepFlag.CLIP ? clipScale(norm, v.scalars[Sc.CLIP]) : 1;
-      // Where a zero gradient changes nothing, only the chunks that are non-zero somewhere (bit for bit the same).
-      if (active && this.optimizer.rule.zeroGradientIsNoop && Number.isFinite(this.optimizer.lr * gradScale)) {
+      // Where a zero gradient changes nothing, only the chunks that are non-zero somewhere (bit for bit the same;
+      // lr is finite by the optimizer's setter and gradScale in (0, 1], as zeroGradientIsNoop asks).
+      if (active && this.optimizer.rule.zeroGradientIsNoop) {
         this.optimizer.updateRanges(activeRanges(active, this.slice, L), gradScale);
       } else {
         this.optimizer.updateRange(lo, hi, gradScale);
