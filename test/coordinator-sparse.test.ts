@@ -46,9 +46,6 @@ async function run(cfg: TrainerConfig): Promise<Run> {
   return { losses: rec.steps.map((s) => s.loss), fractions: rec.steps.map((s) => s.reducedFraction), params: trainer.parameters(), rec };
 }
 
-const bits = (p: Record<string, Float32Array>): Record<string, string> =>
-  Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')]));
-
 describe('skipZeroGradients: bit for bit the run that reduces and updates everything', () => {
   for (const optimizer of [{ kind: 'sgd', lr: 1 }, { kind: 'adam', lr: 0.01 }] as const) {
     test(`${optimizer.kind}, 2 workers, 2 epochs, a NaN step in between`, async () => {
@@ -58,7 +55,7 @@ describe('skipZeroGradients: bit for bit the run that reduces and updates everyt
       expect(sparse.rec.of('skip').map((s) => s.step)).toEqual([5]);
       expect(sparse.losses).toHaveLength(19);
       expect(sparse.losses).toEqual(dense.losses);
-      expect(bits(sparse.params)).toEqual(bits(dense.params));
+      expect(sparse.params).toEqual(dense.params); // element by element with Object.is: −0 ≠ +0
       // Skipping happened (a few of the 16 embedding chunks per step), and not without the option.
       expect(dense.fractions.every((f) => f === 1)).toBe(true);
       expect(Math.max(...sparse.fractions)).toBeLessThan(0.8);
@@ -79,6 +76,6 @@ describe('skipZeroGradients: bit for bit the run that reduces and updates everyt
     }));
     expect(restarted.rec.of('fault')).toHaveLength(1);
     expect(restarted.losses).toEqual(dense.losses);
-    expect(bits(restarted.params)).toEqual(bits(dense.params));
+    expect(restarted.params).toEqual(dense.params);
   }, 120_000);
 });
