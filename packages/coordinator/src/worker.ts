@@ -17,7 +17,7 @@ import {
   buildModel, copyState, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
-import { activeRanges, globalNorm, markNonzeroChunks, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from './reduce.js';
+import { chunkRanges, globalNorm, markNonzeroChunks, reduceActiveShare, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from './reduce.js';
 import {
   Cmd, Ctl, Metric, Phase, Sc, SharedViews, StepFlag, metric, phaseOf, sliceOf, stepOf,
 } from './shared-memory.js';
@@ -63,7 +63,7 @@ class TrainingWorker implements WorkerControl {
   private pool: StoragePool | null = null;
   /** grads[rank] as int32 words, for markNonzeroChunks. */
   private gradBits!: Int32Array;
-  /** Chunks non-zero in some worker this step (skipZeroGradients): each worker fills its slice, rank 0 all. */
+  /** Chunks non-zero in some worker this step (skipZeroGradients; the union of every worker's marks). */
   private active!: Uint8Array;
   /**
    * The chunks of grads[rank] that the last step left non-zero, to zero before the next backward: its own
@@ -99,7 +99,8 @@ class TrainingWorker implements WorkerControl {
 
     this.barrier = new Barrier(this.views.control, N, rank);
     this.slice = sliceOf(rank, N, flat.layout.length);
-    // The optimizer reads the reduced gradient (grads[0]) and updates only this worker's slice.
+    // The optimizer reads the reduced gradient (grads[0]) and updates this worker's slice (or, skipping zero
+    // gradients under a rule where a zero gradient changes nothing, its share of the non-zero chunks).
     this.optimizer = new FlatOptimizer({ layout: flat.layout, values: this.views.values, grads: this.views.grads[0] }, init.optimizer.kind, init.optimizer.options as never, { state: this.views.state });
 
     const tokens = openSource(init.train);
@@ -202,26 +203,29 @@ class TrainingWorker implements WorkerControl {
     if (skip) markNonzeroChunks(this.gradBits, L, v.nonzero[rank]);
     const t1 = performance.now();
 
-    // Reduce-scatter: slice `rank` of all gradients, summed in rank order into grads[0], averaged.
+    // Reduce-scatter: slice `rank` of all gradients (or its share of the non-zero chunks), summed in rank order
+    // into grads[0], averaged.
     Atomics.store(c, phaseOf(rank), Phase.BARRIER_GRADS);
     let wait = this.barrier.arrive('gradients ready', barrierTimeoutMs);
     Atomics.store(c, phaseOf(rank), Phase.REDUCE);
     const t2 = performance.now();
     const S = N * A;
-    const { chunkLo, chunkHi } = this.slice;
-    let reduced = chunkHi - chunkLo;
+    const scale = S === 1 ? 1 : 1 / S;
+    // With skipping, each worker reduces an even share of the chunks that are non-zero somewhere (and the
+    // same share is what it updates); without, its slice.
+    let share: number[] | null = null;
     if (skip) {
-      reduced = unionNonzero(v.nonzero, chunkLo, chunkHi, this.active);
-      // Rank 0 takes the whole union: every slice's reduced sums land in its buffer, which it zeroes next step.
-      if (rank === 0) unionNonzero(v.nonzero, chunkHi, this.active.length, this.active);
+      unionNonzero(v.nonzero, 0, this.active.length, this.active);
+      share = reduceActiveShare(v.grads, this.active, rank, N, this.slice, scale, v.chunkSums, L);
+    } else {
+      reduceSlice(v.grads, this.slice, scale, v.chunkSums, L);
     }
-    const active = skip ? this.active : null;
-    reduceSlice(v.grads, this.slice, S === 1 ? 1 : 1 / S, v.chunkSums, L, active);
+    const reduced = share ? share.length : this.slice.chunkHi - this.slice.chunkLo;
     const t3 = performance.now();
     Atomics.store(c, phaseOf(rank), Phase.BARRIER_NORM);
     wait += this.barrier.arrive('norm ready', barrierTimeoutMs);
 
-    // Update: every worker computes the same global norm from the chunk sums, clips and updates its slice.
+    // Update: every worker computes the same global norm from the chunk sums, clips and updates its slice (or share).
     Atomics.store(c, phaseOf(rank), Phase.UPDATE);
     const t4 = performance.now();
     const norm = globalNorm(v.chunkSums);
@@ -234,8 +238,8 @@ class TrainingWorker implements WorkerControl {
       const gradScale = flags & StepFlag.CLIP ? clipScale(norm, v.scalars[Sc.CLIP]) : 1;
       // Where a zero gradient changes nothing, only the chunks that are non-zero somewhere (bit for bit the same;
       // lr is finite by the optimizer's setter and gradScale in (0, 1], as zeroGradientIsNoop asks).
-      if (active && this.optimizer.rule.zeroGradientIsNoop) {
-        this.optimizer.updateRanges(activeRanges(active, this.slice, L), gradScale);
+      if (share && this.optimizer.rule.zeroGradientIsNoop) {
+        this.optimizer.updateRanges(chunkRanges(share, L), gradScale);
       } else {
         this.optimizer.updateRange(lo, hi, gradScale);
       }
@@ -252,7 +256,7 @@ class TrainingWorker implements WorkerControl {
     v.scalars[metric(rank, Metric.MS_REDUCE)] = t3 - t2;
     v.scalars[metric(rank, Metric.MS_UPDATE)] = t5 - t4;
     v.scalars[metric(rank, Metric.CHUNKS_REDUCED)] = reduced;
-    // What this step left non-zero in grads[rank]: its own marks, and for rank 0 every slice's reduced chunks.
+    // What this step left non-zero in grads[rank]: its own marks, and for rank 0 every reduced chunk.
     if (skip) this.leftNonzero = rank === 0 ? this.active : v.nonzero[rank];
   }
 

@@ -1,6 +1,6 @@
 // The all-reduce's arithmetic on its own: skipping the chunks that are zero in every worker changes no bit.
 import { describe, expect, it } from 'vitest';
-import { CHUNK, activeRanges, markNonzeroChunks, reduceSlice, unionNonzero, zeroChunks } from '../src/reduce.js';
+import { CHUNK, chunkRanges, markNonzeroChunks, reduceActiveShare, reduceSlice, unionNonzero, zeroChunks } from '../src/reduce.js';
 import { numChunks, sliceOf } from '../src/shared-memory.js';
 
 const L = 7 * CHUNK + 123; // a partial last chunk
@@ -33,7 +33,7 @@ describe('markNonzeroChunks', () => {
   });
 });
 
-describe('reduceSlice with the active chunks', () => {
+describe('reduceActiveShare: the active chunks, shared evenly', () => {
   for (const N of [1, 2, 3]) {
     it(`${N} worker(s): the same sums and sums of squares as reducing every chunk, bit for bit`, () => {
       const touched = [[0, 2, 7], [2, 3], [6, 0]];
@@ -49,10 +49,14 @@ describe('reduceSlice with the active chunks', () => {
       expect(unionNonzero(marks, 0, C, active)).toBe(union.length);
       const [sumsDense, sumsSparse] = [new Float64Array(C).fill(-1), new Float64Array(C).fill(-1)];
       for (const scale of [1, 1 / N]) {
+        const shares: number[][] = [];
         for (let r = 0; r < N; r++) {
           reduceSlice(dense, sliceOf(r, N, L), scale, sumsDense, L);
-          reduceSlice(sparse, sliceOf(r, N, L), scale, sumsSparse, L, active);
+          shares.push(reduceActiveShare(sparse, active, r, N, sliceOf(r, N, L), scale, sumsSparse, L));
         }
+        // The shares split the active chunks in order, their sizes at most one apart.
+        expect(shares.flat()).toEqual(union);
+        expect(Math.max(...shares.map((s) => s.length)) - Math.min(...shares.map((s) => s.length))).toBeLessThanOrEqual(1);
         expect(bytes(sparse[0]).equals(bytes(dense[0]))).toBe(true);
         expect([...sumsSparse]).toEqual([...sumsDense]);
         expect(sumsSparse.filter((s) => s > 0).length).toBe(union.length);
@@ -61,7 +65,7 @@ describe('reduceSlice with the active chunks', () => {
   }
 });
 
-describe('zeroChunks and activeRanges', () => {
+describe('zeroChunks and chunkRanges', () => {
   it('zeroChunks clears the marked chunks only (everything with no mask)', () => {
     const g = new Float32Array(L).fill(1);
     const mask = new Uint8Array(C);
@@ -74,11 +78,9 @@ describe('zeroChunks and activeRanges', () => {
     expect(g.every((v) => v === 0)).toBe(true);
   });
 
-  it('activeRanges merges adjacent active chunks of the slice and ends at the layout', () => {
-    const active = Uint8Array.from([1, 1, 0, 1, 0, 0, 1, 1]);
-    expect(activeRanges(active, sliceOf(0, 1, L), L)).toEqual([0, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK, 6 * CHUNK, L]);
-    // Worker 1 of 2 owns chunks 4..7.
-    expect(activeRanges(active, sliceOf(1, 2, L), L)).toEqual([6 * CHUNK, L]);
-    expect(activeRanges(new Uint8Array(C), sliceOf(0, 1, L), L)).toEqual([]);
+  it('chunkRanges merges adjacent chunks and ends at the layout', () => {
+    expect(chunkRanges([0, 1, 3, 6, 7], L)).toEqual([0, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK, 6 * CHUNK, L]);
+    expect(chunkRanges([6, 7], L)).toEqual([6 * CHUNK, L]);
+    expect(chunkRanges([], L)).toEqual([]);
   });
 });
