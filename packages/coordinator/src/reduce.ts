@@ -33,87 +33,62 @@ export interface SliceBounds {
  * Float32Array would give (float32 arithmetic), without the stores. With one worker and scale 1 (no
  * accumulation) only the sums of squares are taken: averaging does nothing.
  */
-export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number): void {
-  for (let c = slice.chunkLo; c < slice.chunkHi; c++) reduceChunk(grads, c, scale, chunkSums, length);
-}
-
-/**
- * The reduce with the chunks that are zero in every worker skipped (active[c] = 0): worker `rank` reduces an
- * even share of the active chunks (the rank-th of `workers` runs of the active list, in chunk order), not
- * the active chunks of its own slice, which would leave one worker with the whole dense part of the model
- * and the others waiting for it; and it writes the sums of squares (0) of its slice's inactive chunks. Which
- * worker reduces a chunk changes no bit. Returns the chunks it reduced, ascending.
- */
-export function reduceActiveShare(
-  grads: readonly Float32Array[], active: Uint8Array, rank: number, workers: number, slice: SliceBounds,
-  scale: number, chunkSums: Float64Array, length: number,
-): number[] {
-  let total = 0;
-  for (let c = 0; c < active.length; c++) total += active[c];
-  const from = Math.floor((rank * total) / workers);
-  const to = Math.floor(((rank + 1) * total) / workers);
-  const share: number[] = [];
-  for (let c = 0, seen = 0; c < active.length && seen < to; c++) {
-    if (active[c] === 0) continue;
-    if (seen >= from) share.push(c);
-    seen++;
-  }
-  // Zero in every worker: grads[0] holds +0 there already, and the sum of squares is 0.
-  for (let c = slice.chunkLo; c < slice.chunkHi; c++) if (active[c] === 0) chunkSums[c] = 0;
-  for (const c of share) reduceChunk(grads, c, scale, chunkSums, length);
-  return share;
-}
-
-/** reduceSlice for one chunk c. */
-function reduceChunk(grads: readonly Float32Array[], c: number, scale: number, chunkSums: Float64Array, length: number): void {
+export function reduceSlice(grads: readonly Float32Array[], slice: SliceBounds, scale: number, chunkSums: Float64Array, length: number, active: Uint8Array | null = null): void {
   const dst = grads[0];
   const N = grads.length;
   const src = grads[1];
-  const a = c * CHUNK;
-  const b = Math.min(a + CHUNK, length);
-  if (N === 1 && scale === 1) {
-    chunkSums[c] = sumOfSquares(dst, a, b);
-    return;
-  }
-  // Reduce and square in one pass, with the four partial sums of @loom/core's sumOfSquares in its order
-  // (so N workers and one worker accumulating N micro-batches get the same norm bit for bit).
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = a;
-  if (N === 1) {
-    for (; i + 3 < b; i += 4) {
-      const v0 = Math.fround(dst[i] * scale), v1 = Math.fround(dst[i + 1] * scale);
-      const v2 = Math.fround(dst[i + 2] * scale), v3 = Math.fround(dst[i + 3] * scale);
-      dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
-      s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+  for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
+    if (active !== null && active[c] === 0) {
+      // Zero in every worker: grads[0] holds +0 there already, and its sum of squares is 0.
+      chunkSums[c] = 0;
+      continue;
     }
-  } else if (N === 2) {
-    // The common case, without the inner loop over workers.
-    for (; i + 3 < b; i += 4) {
-      const v0 = Math.fround(Math.fround(dst[i] + src[i]) * scale);
-      const v1 = Math.fround(Math.fround(dst[i + 1] + src[i + 1]) * scale);
-      const v2 = Math.fround(Math.fround(dst[i + 2] + src[i + 2]) * scale);
-      const v3 = Math.fround(Math.fround(dst[i + 3] + src[i + 3]) * scale);
-      dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
-      s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+    const a = c * CHUNK;
+    const b = Math.min(a + CHUNK, length);
+    if (N === 1 && scale === 1) {
+      chunkSums[c] = sumOfSquares(dst, a, b);
+      continue;
     }
-  } else {
-    for (; i + 3 < b; i += 4) {
-      for (let k = 0; k < 4; k++) {
-        let acc = dst[i + k];
-        for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i + k]);
-        dst[i + k] = Math.fround(acc * scale);
+    // Reduce and square in one pass, with the four partial sums of @loom/core's sumOfSquares in its order
+    // (so N workers and one worker accumulating N micro-batches get the same norm bit for bit).
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = a;
+    if (N === 1) {
+      for (; i + 3 < b; i += 4) {
+        const v0 = Math.fround(dst[i] * scale), v1 = Math.fround(dst[i + 1] * scale);
+        const v2 = Math.fround(dst[i + 2] * scale), v3 = Math.fround(dst[i + 3] * scale);
+        dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
       }
-      const v0 = dst[i], v1 = dst[i + 1], v2 = dst[i + 2], v3 = dst[i + 3];
-      s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+    } else if (N === 2) {
+      // The common case, without the inner loop over workers.
+      for (; i + 3 < b; i += 4) {
+        const v0 = Math.fround(Math.fround(dst[i] + src[i]) * scale);
+        const v1 = Math.fround(Math.fround(dst[i + 1] + src[i + 1]) * scale);
+        const v2 = Math.fround(Math.fround(dst[i + 2] + src[i + 2]) * scale);
+        const v3 = Math.fround(Math.fround(dst[i + 3] + src[i + 3]) * scale);
+        dst[i] = v0; dst[i + 1] = v1; dst[i + 2] = v2; dst[i + 3] = v3;
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+      }
+    } else {
+      for (; i + 3 < b; i += 4) {
+        for (let k = 0; k < 4; k++) {
+          let acc = dst[i + k];
+          for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i + k]);
+          dst[i + k] = Math.fround(acc * scale);
+        }
+        const v0 = dst[i], v1 = dst[i + 1], v2 = dst[i + 2], v3 = dst[i + 3];
+        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
+      }
     }
+    for (; i < b; i++) {
+      let acc = dst[i];
+      for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i]);
+      const v = Math.fround(acc * scale);
+      dst[i] = v;
+      s0 += v * v;
+    }
+    chunkSums[c] = (s0 + s1) + (s2 + s3);
   }
-  for (; i < b; i++) {
-    let acc = dst[i];
-    for (let w = 1; w < N; w++) acc = Math.fround(acc + grads[w][i]);
-    const v = Math.fround(acc * scale);
-    dst[i] = v;
-    s0 += v * v;
-  }
-  chunkSums[c] = (s0 + s1) + (s2 + s3);
 }
 
 /**
@@ -157,13 +132,44 @@ export function unionNonzero(nonzero: readonly Uint8Array[], lo: number, hi: num
   return count;
 }
 
-/** The float ranges [lo, hi) of ascending chunks, adjacent chunks merged, as flat pairs for FlatOptimizer.updateRanges. */
-export function chunkRanges(chunks: readonly number[], length: number): number[] {
+/**
+ * Worker `rank`'s share of the reduce when chunks that are zero everywhere are skipped: the chunk range
+ * holding the rank-th of `workers` even runs of the `total` active chunks (active[c] = 1), in chunk order.
+ * Each share starts at its first active chunk (rank 0 at chunk 0) and ends where the next begins (the last
+ * at the end), so the shares tile every chunk: reduceSlice over a share writes the sum of squares (0) of its
+ * inactive chunks too. An even share of the work, not the active chunks of the worker's static slice: the
+ * slices put a language model's sparse embedding on one worker and its dense weights on another, which then
+ * does most of the reduce while the first waits at the barrier. Which worker reduces a chunk changes no bit.
+ */
+export function activeShare(active: Uint8Array, total: number, rank: number, workers: number, length: number): SliceBounds & { activeChunks: number } {
+  const C = active.length;
+  const from = Math.floor((rank * total) / workers);
+  const to = Math.floor(((rank + 1) * total) / workers);
+  let chunkLo = rank === 0 ? 0 : C;
+  let chunkHi = C;
+  for (let c = 0, seen = 0; c < C; c++) {
+    if (active[c] === 0) continue;
+    if (seen === from && rank > 0) chunkLo = c;
+    if (seen === to) {
+      chunkHi = c;
+      break;
+    }
+    seen++;
+  }
+  return { lo: Math.min(chunkLo * CHUNK, length), hi: Math.min(chunkHi * CHUNK, length), chunkLo, chunkHi, activeChunks: to - from };
+}
+
+/**
+ * The float ranges [lo, hi) of the runs of active chunks in a slice, as flat pairs for
+ * FlatOptimizer.updateRanges (adjacent active chunks make one range).
+ */
+export function activeRanges(active: Uint8Array, slice: SliceBounds, length: number): number[] {
   const ranges: number[] = [];
-  for (let k = 0; k < chunks.length; k++) {
-    const lo = chunks[k] * CHUNK;
-    while (k + 1 < chunks.length && chunks[k + 1] === chunks[k] + 1) k++;
-    ranges.push(lo, Math.min((chunks[k] + 1) * CHUNK, length));
+  for (let c = slice.chunkLo; c < slice.chunkHi; c++) {
+    if (active[c] === 0) continue;
+    const lo = c * CHUNK;
+    while (c + 1 < slice.chunkHi && active[c + 1] !== 0) c++;
+    ranges.push(lo, Math.min((c + 1) * CHUNK, length));
   }
   return ranges;
 }

@@ -17,7 +17,7 @@ import {
   buildModel, copyState, detachState, importBackendModule, modelGenerators, plainToState, stateToPlain, type SequenceModel,
 } from './model.js';
 import type { EvalShare, WorkerControl, WorkerInit, WorkerReady, WorkerSnapshot, WorkerTokenSource } from './protocol.js';
-import { chunkRanges, globalNorm, markNonzeroChunks, reduceActiveShare, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from './reduce.js';
+import { activeRanges, activeShare, globalNorm, markNonzeroChunks, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from './reduce.js';
 import {
   Cmd, Ctl, Metric, Phase, Sc, SharedViews, StepFlag, metric, phaseOf, sliceOf, stepOf,
 } from './shared-memory.js';
@@ -210,17 +210,11 @@ class TrainingWorker implements WorkerControl {
     Atomics.store(c, phaseOf(rank), Phase.REDUCE);
     const t2 = performance.now();
     const S = N * A;
-    const scale = S === 1 ? 1 : 1 / S;
-    // With skipping, each worker reduces an even share of the chunks that are non-zero somewhere (and the
-    // same share is what it updates); without, its slice.
-    let share: number[] | null = null;
-    if (skip) {
-      unionNonzero(v.nonzero, 0, this.active.length, this.active);
-      share = reduceActiveShare(v.grads, this.active, rank, N, this.slice, scale, v.chunkSums, L);
-    } else {
-      reduceSlice(v.grads, this.slice, scale, v.chunkSums, L);
-    }
-    const reduced = share ? share.length : this.slice.chunkHi - this.slice.chunkLo;
+    // With skipping, each worker reduces an even share of the chunks that are non-zero somewhere (activeShare),
+    // and updates that share where the rule lets it skip; without, its static slice.
+    const share = skip ? activeShare(this.active, unionNonzero(v.nonzero, 0, this.active.length, this.active), rank, N, L) : null;
+    const reduced = share ? share.activeChunks : this.slice.chunkHi - this.slice.chunkLo;
+    reduceSlice(v.grads, share ?? this.slice, S === 1 ? 1 : 1 / S, v.chunkSums, L, skip ? this.active : null);
     const t3 = performance.now();
     Atomics.store(c, phaseOf(rank), Phase.BARRIER_NORM);
     wait += this.barrier.arrive('norm ready', barrierTimeoutMs);
@@ -239,7 +233,7 @@ class TrainingWorker implements WorkerControl {
       // Where a zero gradient changes nothing, only the chunks that are non-zero somewhere (bit for bit the same;
       // lr is finite by the optimizer's setter and gradScale in (0, 1], as zeroGradientIsNoop asks).
       if (share && this.optimizer.rule.zeroGradientIsNoop) {
-        this.optimizer.updateRanges(chunkRanges(share, L), gradScale);
+        this.optimizer.updateRanges(activeRanges(this.active, share, L), gradScale);
       } else {
         this.optimizer.updateRange(lo, hi, gradScale);
       }

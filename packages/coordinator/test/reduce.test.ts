@@ -1,6 +1,6 @@
 // The all-reduce's arithmetic on its own: skipping the chunks that are zero in every worker changes no bit.
 import { describe, expect, it } from 'vitest';
-import { CHUNK, chunkRanges, markNonzeroChunks, reduceActiveShare, reduceSlice, unionNonzero, zeroChunks } from '../src/reduce.js';
+import { CHUNK, activeRanges, activeShare, markNonzeroChunks, reduceSlice, unionNonzero, zeroChunks, type SliceBounds } from '../src/reduce.js';
 import { numChunks, sliceOf } from '../src/shared-memory.js';
 
 const L = 7 * CHUNK + 123; // a partial last chunk
@@ -33,7 +33,7 @@ describe('markNonzeroChunks', () => {
   });
 });
 
-describe('reduceActiveShare: the active chunks, shared evenly', () => {
+describe('reduceSlice over activeShare: the active chunks, shared evenly', () => {
   for (const N of [1, 2, 3]) {
     it(`${N} worker(s): the same sums and sums of squares as reducing every chunk, bit for bit`, () => {
       const touched = [[0, 2, 7], [2, 3], [6, 0]];
@@ -52,7 +52,10 @@ describe('reduceActiveShare: the active chunks, shared evenly', () => {
         const shares: number[][] = [];
         for (let r = 0; r < N; r++) {
           reduceSlice(dense, sliceOf(r, N, L), scale, sumsDense, L);
-          shares.push(reduceActiveShare(sparse, active, r, N, sliceOf(r, N, L), scale, sumsSparse, L));
+          const share = activeShare(active, union.length, r, N, L);
+          reduceSlice(sparse, share, scale, sumsSparse, L, active);
+          shares.push(activeIn(active, share));
+          expect(share.activeChunks).toBe(shares[r].length);
         }
         // The shares split the active chunks in order, their sizes at most one apart.
         expect(shares.flat()).toEqual(union);
@@ -65,7 +68,31 @@ describe('reduceActiveShare: the active chunks, shared evenly', () => {
   }
 });
 
-describe('zeroChunks and chunkRanges', () => {
+/** The active chunks of a range, ascending. */
+const activeIn = (active: Uint8Array, b: SliceBounds): number[] =>
+  Array.from({ length: b.chunkHi - b.chunkLo }, (_, k) => b.chunkLo + k).filter((c) => active[c] !== 0);
+
+describe('activeShare', () => {
+  it('the shares tile every chunk, in rank order, also when some are empty', () => {
+    for (const marked of [[0, 2, 3, 6, 7], [5], [], [0, 1, 2, 3, 4, 5, 6, 7]]) {
+      const active = new Uint8Array(C);
+      for (const c of marked) active[c] = 1;
+      for (const N of [1, 2, 3, 4]) {
+        const shares = Array.from({ length: N }, (_, r) => activeShare(active, marked.length, r, N, L));
+        expect(shares[0].chunkLo).toBe(0);
+        expect(shares[N - 1].chunkHi).toBe(C);
+        expect(shares[N - 1].hi).toBe(L);
+        for (let r = 1; r < N; r++) expect(shares[r].chunkLo).toBe(shares[r - 1].chunkHi);
+        for (const b of shares) expect(b.lo).toBe(Math.min(b.chunkLo * CHUNK, L));
+        expect(shares.flatMap((b) => activeIn(active, b))).toEqual(marked);
+        const sizes = shares.map((b) => b.activeChunks);
+        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+});
+
+describe('zeroChunks and activeRanges', () => {
   it('zeroChunks clears the marked chunks only (everything with no mask)', () => {
     const g = new Float32Array(L).fill(1);
     const mask = new Uint8Array(C);
@@ -78,9 +105,11 @@ describe('zeroChunks and chunkRanges', () => {
     expect(g.every((v) => v === 0)).toBe(true);
   });
 
-  it('chunkRanges merges adjacent chunks and ends at the layout', () => {
-    expect(chunkRanges([0, 1, 3, 6, 7], L)).toEqual([0, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK, 6 * CHUNK, L]);
-    expect(chunkRanges([6, 7], L)).toEqual([6 * CHUNK, L]);
-    expect(chunkRanges([], L)).toEqual([]);
+  it('activeRanges merges adjacent active chunks of a range and ends at the layout', () => {
+    const active = Uint8Array.from([1, 1, 0, 1, 0, 0, 1, 1]);
+    expect(activeRanges(active, sliceOf(0, 1, L), L)).toEqual([0, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK, 6 * CHUNK, L]);
+    // Worker 1 of 2 owns chunks 4..7.
+    expect(activeRanges(active, sliceOf(1, 2, L), L)).toEqual([6 * CHUNK, L]);
+    expect(activeRanges(new Uint8Array(C), sliceOf(0, 1, L), L)).toEqual([]);
   });
 });
